@@ -1,0 +1,196 @@
+"""Bearer tokens: issuing Trama's own and validating any trusted issuer's.
+
+Validation checks, in order: the header names an allowed asymmetric algorithm; ``iss`` is
+Trama itself or a configured issuer; the signature verifies with that issuer's JWKS
+(fetched, cached, refetched when an unknown ``kid`` shows up — key rotation — at most once
+per interval); ``aud``, ``exp``, ``nbf`` and ``iat`` hold within a bounded clock skew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from joserfc import errors as jose_errors
+from joserfc import jwk, jwt
+
+from app.auth.keys import ALGORITHM, KeyStore
+from app.settings import Settings, TrustedIssuer
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
+MAX_TOKEN_BYTES = 16_384
+
+
+class TokenError(Exception):
+    """The token cannot be accepted; ``message`` is safe to show the client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _IssuerKeys:
+    config: TrustedIssuer
+    key_set: jwk.KeySet | None = None
+    fetched_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _unverified_part(token: str, index: int) -> dict[str, Any]:
+    try:
+        segment = token.split(".")[index]
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        data = orjson.loads(raw)
+    except (IndexError, binascii.Error, orjson.JSONDecodeError, ValueError):
+        raise TokenError("the token is malformed") from None
+    if not isinstance(data, dict):
+        raise TokenError("the token is malformed")
+    return data
+
+
+class TokenService:
+    def __init__(self, settings: Settings, keys: KeyStore,
+                 http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.issuer = settings.effective_issuer
+        self.audience = settings.audience
+        self._http = http
+        self._trusted = {i.issuer.rstrip("/"): _IssuerKeys(i) for i in settings.trusted_issuers}
+
+    # issuing ------------------------------------------------------------------------------
+    def issue(
+        self,
+        *,
+        subject: str,
+        roles: list[str],
+        scopes: list[str] | None = None,
+        partner: str | None = None,
+        name: str | None = None,
+        client_id: str | None = None,
+        ttl: int | None = None,
+        now: int | None = None,
+    ) -> tuple[str, int]:
+        """A signed access token and its lifetime in seconds."""
+        issued_at = int(now if now is not None else time.time())
+        lifetime = ttl if ttl is not None else self.settings.token_ttl
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "oid": subject,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + lifetime,
+            "jti": str(uuid.uuid4()),
+            "roles": list(roles),
+        }
+        if scopes is not None:
+            claims["scp"] = " ".join(scopes)
+        if partner:
+            claims["partner"] = partner
+        if name:
+            claims["name"] = name
+        if client_id:
+            claims.update({"client_id": client_id, "azp": client_id, "idtyp": "app"})
+        key = self.keys.signing_key
+        token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key,
+                           algorithms=[ALGORITHM])
+        return token, lifetime
+
+    # validating ---------------------------------------------------------------------------
+    async def validate(self, token: str) -> tuple[dict[str, Any], bool]:
+        """The verified claims, and whether Trama issued the token."""
+        if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+            raise TokenError("the token is malformed")
+        header = _unverified_part(token, 0)
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise TokenError(f"the token's algorithm {alg!r} is not accepted")
+        raw_issuer = _unverified_part(token, 1).get("iss")
+        if not isinstance(raw_issuer, str):
+            raise TokenError("the token has no issuer")
+        issuer = raw_issuer.rstrip("/")
+        own = issuer == self.issuer
+        if own:
+            key_set = self.keys.key_set
+            audience = self.audience
+        elif issuer in self._trusted:
+            entry = self._trusted[issuer]
+            key_set = await self._keys_for(entry, header.get("kid"))
+            audience = entry.config.audience or self.audience
+        else:
+            raise TokenError("the token's issuer is not trusted")
+        try:
+            decoded = jwt.decode(token, key_set, algorithms=list(ALLOWED_ALGORITHMS))
+        except jose_errors.BadSignatureError:
+            raise TokenError("the token's signature is not valid") from None
+        except (jose_errors.JoseError, ValueError) as exc:
+            raise TokenError(f"the token cannot be verified ({exc.__class__.__name__})") from None
+        claims = dict(decoded.claims)
+        registry = jwt.JWTClaimsRegistry(
+            leeway=self.settings.clock_skew,
+            iss={"essential": True, "value": raw_issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except jose_errors.ExpiredTokenError:
+            raise TokenError("the token has expired") from None
+        except jose_errors.MissingClaimError as exc:
+            raise TokenError(f"the token lacks a required claim ({exc.description})") from None
+        except jose_errors.InvalidClaimError as exc:
+            raise TokenError(f"the token has an invalid claim ({exc.description})") from None
+        except jose_errors.JoseError as exc:
+            raise TokenError(f"the token is not valid ({exc.__class__.__name__})") from None
+        return claims, own
+
+    async def _keys_for(self, entry: _IssuerKeys, kid: object) -> jwk.KeySet:
+        now = time.monotonic()
+        fresh = entry.key_set is not None and now - entry.fetched_at < self.settings.jwks_cache_ttl
+        known = entry.key_set is not None and any(
+            k.kid == kid for k in entry.key_set.keys
+        )
+        if fresh and (known or kid is None):
+            assert entry.key_set is not None
+            return entry.key_set
+        async with entry.lock:
+            # Another request may have refetched while we waited; refetch at most once
+            # per interval so forged kids cannot make us hammer the issuer.
+            recent = time.monotonic() - entry.fetched_at < self.settings.jwks_min_refresh_interval
+            if entry.key_set is None or not recent:
+                await self._fetch(entry)
+        if entry.key_set is None:
+            raise TokenError("the token's issuer keys cannot be fetched right now")
+        return entry.key_set
+
+    async def _fetch(self, entry: _IssuerKeys) -> None:
+        client = self._http or httpx.AsyncClient(timeout=5.0)
+        try:
+            response = await client.get(entry.config.jwks_uri)
+            response.raise_for_status()
+            data = response.json()
+            keys = [k for k in data.get("keys", []) if k.get("use", "sig") == "sig"]
+            entry.key_set = jwk.KeySet.import_key_set({"keys": keys})
+            entry.fetched_at = time.monotonic()
+            log.info("fetched JWKS", extra={"issuer": entry.config.issuer, "keys": len(keys)})
+        except (httpx.HTTPError, ValueError, jose_errors.JoseError) as exc:
+            log.warning("JWKS fetch failed", extra={"issuer": entry.config.issuer,
+                                                    "error": repr(exc)})
+            entry.fetched_at = time.monotonic()
+        finally:
+            if self._http is None:
+                await client.aclose()

@@ -1,0 +1,218 @@
+"""``trama`` — run, migrate, seed and administer Trama."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["url"] = url
+    config.attributes["configure_logging"] = False
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(url), revision)
+
+
+def _ensure_var(settings: Settings) -> None:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    from app.db import close_database, init_database
+
+    init_database(settings.effective_database_url)
+    try:
+        return await work()
+    finally:
+        await close_database()
+
+
+# --- commands ---------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _ensure_var(settings)
+    migrate(settings.effective_database_url, args.revision)
+    print(f"database at {args.revision}: {_safe_url(settings.effective_database_url)}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from app import seed
+
+    _ensure_var(settings)
+
+    async def work() -> str:
+        if args.if_empty and not await seed.is_empty():
+            return "demo data already present; nothing to do"
+        report = await seed.seed(customers_count=args.customers, var_dir=settings.var_dir)
+        return report.describe()
+
+    print(asyncio.run(_with_db(settings, work)))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.keys import KeyStore
+    from app.auth.tokens import TokenService
+    from app.devtokens import dev_token
+    from domain.shared.errors import ValidationFailed
+
+    _ensure_var(settings)
+    keys = KeyStore.load_or_create(settings.var_dir / "keys", settings.signing_key_file)
+    tokens = TokenService(settings, keys)
+
+    async def work() -> str:
+        return await dev_token(tokens, role=args.role, partner=args.partner,
+                               subject=args.subject, ttl=args.ttl)
+
+    try:
+        print(asyncio.run(_with_db(settings, work)))
+    except ValidationFailed as exc:
+        print(f"trama token: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import read_session
+    from domain.shared import audit
+
+    async def work() -> audit.VerifyResult:
+        async with read_session() as session:
+            return await audit.verify(session)
+
+    result = asyncio.run(_with_db(settings, work))
+    print("ok" if result.ok else result.describe())
+    if result.ok:
+        print(f"{result.checked} records checked", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_client_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import transaction
+    from domain.identity import service as identity
+    from domain.partners import service as partners
+    from domain.shared.errors import DomainError, ValidationFailed
+    from domain.shared.principal import SYSTEM
+
+    async def work() -> dict[str, Any]:
+        async with transaction() as session:
+            partner_id = None
+            if args.partner:
+                partner = await partners.find_by_code(session, args.partner.upper())
+                if partner is None:
+                    raise ValidationFailed.on("partner", f"no partner {args.partner!r}")
+                partner_id = partner.id
+            issued = await identity.create_client(
+                session, principal=SYSTEM, name=args.name, partner_id=partner_id,
+                roles=args.role, scopes=args.scope or None,
+            )
+        return {"client_id": issued.client.client_id, "client_secret": issued.secret,
+                "roles": issued.client.roles, "scopes": issued.client.scopes}
+
+    try:
+        print(json.dumps(asyncio.run(_with_db(settings, work)), indent=2))
+    except DomainError as exc:
+        print(f"trama client create: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.keys import KeyStore
+
+    store = KeyStore.rotate(settings.var_dir / "keys")
+    print(f"new signing key {store.signing_key.kid}; restart the API processes to use it")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from app.server import serve
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    _ensure_var(settings)
+    return serve(settings, host=host, port=port, workers=workers)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trama", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the API (HTTP + WebSocket)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="API processes (default TRAMA_WORKERS or 1)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("seed", help="create the demo network")
+    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--if-empty", action="store_true", help="only when the database is empty")
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("token", help="print a development token signed by Trama")
+    p.add_argument("--role", required=True)
+    p.add_argument("--partner", help="partner code (omit for roles not tied to a partner)")
+    p.add_argument("--subject")
+    p.add_argument("--ttl", type=int)
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("audit", help="audit trail tools")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    v = audit_sub.add_parser("verify", help="check the hash chain")
+    v.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("client", help="OAuth clients for partner systems")
+    client_sub = p.add_subparsers(dest="client_command", required=True)
+    c = client_sub.add_parser("create", help="register a client; prints its secret once")
+    c.add_argument("--name", required=True)
+    c.add_argument("--partner")
+    c.add_argument("--role", action="append", required=True)
+    c.add_argument("--scope", action="append")
+    c.set_defaults(func=cmd_client_create)
+
+    p = sub.add_parser("keys", help="signing keys")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    k = keys_sub.add_parser("rotate", help="generate a new signing key")
+    k.set_defaults(func=cmd_keys_rotate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    os.environ.setdefault("TRAMA_ENV", settings.env)
+    return int(args.func(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/).
+
+Clients that accept ``application/graphql-response+json`` get it, with the status codes
+the spec gives (400 for a document that does not parse or validate, 401 without
+credentials, 500 when nothing could be computed). Legacy ``application/json`` clients get
+200 for every well-formed request. Every error carries ``extensions.code``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from app import metrics
+from app.auth.tokens import TokenError
+from app.graphiql import graphiql_html
+from app.runtime import Runtime
+from domain.shared.context import request_id_var
+from resolvers.context import Context
+from resolvers.loaders import Loaders
+
+log = logging.getLogger("trama.http")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+_STATUS_BY_CODE = {
+    "GRAPHQL_PARSE_FAILED": 400,
+    "GRAPHQL_VALIDATION_FAILED": 400,
+    "BAD_USER_INPUT": 400,
+    "BAD_REQUEST": 400,
+    "VALIDATION": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "RATE_LIMITED": 429,
+    "INTERNAL": 500,
+}
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST",
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+
+
+def _accepts(request: Request) -> str | None:
+    """The media type to answer with, or None when the client accepts neither."""
+    header = request.headers.get("accept", "")
+    if not header.strip():
+        return JSON
+    candidates: list[tuple[float, bool, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        media, *params = [p.strip().lower() for p in part.split(";")]
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            candidates.append((q, True, -index, GRAPHQL_RESPONSE))
+        elif media in (JSON, "application/*", "*/*"):
+            candidates.append((q, False, -index, JSON))
+    # Highest q wins; on a tie graphql-response+json, then the earlier entry.
+    return max(candidates)[3] if candidates else None
+
+
+def _error_body(message: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
+
+
+class GraphQLEndpoint:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        media = _accepts(request)
+        try:
+            if request.method not in ("GET", "POST"):
+                raise HTTPProblem(405, "GraphQL answers GET and POST only",
+                                  headers={"Allow": "GET, POST"})
+            if request.method == "GET" and self._wants_ide(request):
+                return await self._ide(request)
+            if media is None:
+                raise HTTPProblem(406, f"accept {GRAPHQL_RESPONSE} or {JSON}")
+            params = await self._params(request)
+            principal, auth_error = await self._authenticate(request)
+            return await self._execute(request, media, params, principal, auth_error, started)
+        except HTTPProblem as problem:
+            metrics.GRAPHQL_ERRORS.labels(problem.code).inc()
+            return Response(
+                orjson.dumps(_error_body(problem.message, problem.code)),
+                status_code=problem.status,
+                media_type=media or JSON,
+                headers=problem.headers,
+            )
+
+    # --- the request ---------------------------------------------------------------------
+    def _wants_ide(self, request: Request) -> bool:
+        accept = request.headers.get("accept", "")
+        return "text/html" in accept and "query" not in request.query_params
+
+    async def _ide(self, request: Request) -> Response:
+        if not self.settings.graphiql_enabled:
+            raise HTTPProblem(404, "GraphiQL is disabled here", code="NOT_FOUND")
+        headers = None
+        if self.runtime.demo_token is not None:
+            token = await self.runtime.demo_token()
+            if token:
+                headers = {"Authorization": f"Bearer {token}"}
+        return HTMLResponse(graphiql_html(endpoint=request.url.path, headers=headers))
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.method == "GET":
+            raw: dict[str, Any] = dict(request.query_params)
+            for key in ("variables", "extensions"):
+                if raw.get(key):
+                    raw[key] = self._json(raw[key], key)
+            return self._check(raw)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (JSON, "application/graphql+json"):
+            raise HTTPProblem(415, "send the request as application/json",
+                              headers={"Accept-Post": JSON})
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+            raise HTTPProblem(413, "the request body is too large")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > self.settings.max_body_bytes:
+                raise HTTPProblem(413, "the request body is too large")
+        data = self._json(bytes(body), "body")
+        if isinstance(data, list):
+            raise HTTPProblem(400, "batched requests are not supported; send one operation")
+        if not isinstance(data, dict):
+            raise HTTPProblem(400, "the body must be a JSON object")
+        return self._check(data)
+
+    @staticmethod
+    def _json(raw: str | bytes, what: str) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise HTTPProblem(400, f"the {what} is not valid JSON") from None
+
+    @staticmethod
+    def _check(data: dict[str, Any]) -> dict[str, Any]:
+        query = data.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise HTTPProblem(400, "a non-empty `query` string is required")
+        for key in ("variables", "extensions"):
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise HTTPProblem(400, f"`{key}` must be a JSON object")
+        name = data.get("operationName")
+        if name is not None and not isinstance(name, str):
+            raise HTTPProblem(400, "`operationName` must be a string")
+        return data
+
+    async def _authenticate(self, request: Request) -> tuple[Any, str | None]:
+        try:
+            principal = await self.runtime.authenticator.authenticate(
+                request.headers.get("authorization")
+            )
+        except TokenError as exc:
+            raise HTTPProblem(
+                401, exc.message, code="UNAUTHENTICATED",
+                headers={"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                             f'error_description="{exc.message}"'},
+            ) from None
+        return principal, None
+
+    # --- execution -----------------------------------------------------------------------
+    async def _execute(self, request: Request, media: str, params: dict[str, Any],
+                       principal: Any, auth_error: str | None, started: float) -> Response:
+        context = Context(
+            request_id=request_id_var.get() or "-",
+            principal=principal,
+            loaders=Loaders(),
+            request=request,
+            settings=self.settings,
+            auth_error=auth_error,
+        )
+        allowed = ({OperationType.QUERY} if request.method == "GET"
+                   else {OperationType.QUERY, OperationType.MUTATION})
+        operation = metrics.operation_label(params.get("operationName"))
+        try:
+            result = await self.runtime.schema.execute(
+                params["query"],
+                variable_values=params.get("variables"),
+                context_value=context,
+                operation_name=params.get("operationName"),
+                allowed_operation_types=allowed,
+                operation_extensions=params.get("extensions"),
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise HTTPProblem(400, "subscriptions are served over WebSocket at this URL") \
+                    from None
+            raise HTTPProblem(405, "mutations must be sent with POST",
+                              headers={"Allow": "POST"}) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPProblem(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPProblem(400, "a non-empty `query` string is required") from None
+        return self._respond(result, media, operation, started)
+
+    def _respond(self, result: ExecutionResult, media: str, operation: str,
+                 started: float) -> Response:
+        body: dict[str, Any] = {}
+        status = 200
+        errors = result.errors or []
+        if errors:
+            body["errors"] = [e.formatted for e in errors]
+            for error in errors:
+                metrics.GRAPHQL_ERRORS.labels((error.extensions or {}).get("code", "UNKNOWN")).inc()
+        # A request error (nothing executed) has no `data`; once execution starts it is kept.
+        request_error = result.data is None and errors and all(e.path is None for e in errors)
+        if not request_error:
+            body["data"] = result.data
+        elif media == GRAPHQL_RESPONSE:
+            status = _STATUS_BY_CODE.get((errors[0].extensions or {}).get("code", ""), 400)
+        if result.extensions:
+            body["extensions"] = result.extensions
+        metrics.GRAPHQL_OPERATIONS.labels(operation, "http").inc()
+        metrics.GRAPHQL_LATENCY.labels(operation).observe(time.perf_counter() - started)
+        headers = {"WWW-Authenticate": 'Bearer realm="trama"'} if status == 401 else {}
+        return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)

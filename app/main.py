@@ -1,0 +1,151 @@
+"""The ASGI application: ``create_app()`` wires every edge together."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import metrics
+from app.db import close_database, init_database, read_session
+from app.graphiql import asset_routes
+from app.graphql_http import GraphQLEndpoint
+from app.oauth import OAuthEndpoints
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings, get_settings
+from app.ws import GraphQLWebSocket
+from domain.shared.context import request_id_var
+
+log = logging.getLogger("trama.app")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+class RequestContextMiddleware:
+    """Request id (taken from ``X-Request-ID`` when sane), echoed back; HTTP metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            request_id_var.reset(token)
+            if scope["type"] == "http":
+                route = _route_label(scope)
+                metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+                metrics.HTTP_LATENCY.labels(scope["method"], route).observe(
+                    time.perf_counter() - started
+                )
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        async with read_session() as session:
+            await session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        ok = False
+        checks["database"] = f"error: {exc.__class__.__name__}"
+        log.warning("readiness: database unreachable", exc_info=exc)
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               manage_database: bool = True) -> Starlette:
+    settings = settings or get_settings()
+    runtime = runtime or build_runtime(settings)
+    graphql = GraphQLEndpoint(runtime)
+    oauth = OAuthEndpoints(runtime)
+    ws = GraphQLWebSocket(runtime)
+
+    async def index(request: Request) -> Response:
+        return RedirectResponse("/graphql", status_code=307)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_database:
+            init_database(settings.effective_database_url, pool_size=settings.db_pool_size,
+                          echo=settings.db_echo)
+        try:
+            yield
+        finally:
+            if manage_database:
+                await close_database()
+
+    routes = [
+        Route("/", index),
+        Route("/graphql", graphql.handle,
+              methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
+        WebSocketRoute("/graphql", ws),
+        Route("/oauth/token", oauth.token, methods=["POST"]),
+        Route("/.well-known/jwks.json", oauth.jwks),
+        Route("/.well-known/openid-configuration", oauth.openid_configuration),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        *asset_routes(),
+    ]
+    middleware = [Middleware(RequestContextMiddleware)]
+    if settings.allowed_origins:
+        middleware.append(Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        ))
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

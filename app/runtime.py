@@ -1,0 +1,49 @@
+"""The process-wide services the HTTP and WebSocket edges share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from app.auth.keys import KeyStore
+from app.auth.principals import Authenticator
+from app.auth.tokens import TokenService
+from app.settings import Settings
+from schema import TramaSchema, create_schema
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    schema: TramaSchema
+    keys: KeyStore
+    tokens: TokenService
+    authenticator: Authenticator
+    #: Development only: a token of a demo agent to pre-fill GraphiQL's headers.
+    demo_token: Callable[[], Awaitable[str | None]] | None = None
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    keys = KeyStore.load_or_create(settings.var_dir / "keys", settings.signing_key_file)
+    tokens = TokenService(settings, keys)
+    schema = create_schema(
+        max_depth=settings.max_depth,
+        max_tokens=settings.max_tokens,
+        max_aliases=settings.max_aliases,
+        introspection=settings.introspection_enabled,
+    )
+    runtime = Runtime(
+        settings=settings,
+        schema=schema,
+        keys=keys,
+        tokens=tokens,
+        authenticator=Authenticator(settings, tokens),
+    )
+    if settings.env == "development":
+        from app.devtokens import demo_agent_token
+
+        async def demo() -> str | None:
+            return await demo_agent_token(tokens)
+
+        runtime.demo_token = demo
+    return runtime

@@ -1,0 +1,105 @@
+"""Settings: environment variables prefixed ``TRAMA_`` (documented in the README)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class TrustedIssuer(BaseModel):
+    """An external identity provider whose tokens Trama accepts (Azure AD style)."""
+
+    issuer: str
+    jwks_uri: str
+    audience: str | None = None  # defaults to TRAMA_AUDIENCE
+    #: When every user of this issuer acts for one partner, its code.
+    partner: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAMA_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    db_pool_size: int = 10
+    db_echo: bool = False
+    redis_url: str | None = None
+
+    # identity
+    issuer: str = ""  # Trama's own issuer URL; defaults to http://host:port
+    audience: str = "api://trama"
+    signing_key_file: Path | None = None  # PEM or JWK JSON; generated under var/keys if unset
+    token_ttl: int = 3600
+    clock_skew: Annotated[int, Field(ge=0, le=300)] = 60
+    jwks_cache_ttl: int = 3600
+    jwks_min_refresh_interval: int = 30
+    trusted_issuers: Annotated[list[TrustedIssuer], NoDecode] = []
+
+    # API protection
+    introspection: bool | None = None  # None: on except in production
+    graphiql: bool | None = None  # None: on except in production
+    max_depth: int = 12
+    max_tokens: int = 3000
+    max_aliases: int = 30
+    max_page_size: int = 100
+    default_page_size: int = 20
+    max_body_bytes: int = 1_000_000
+    allowed_origins: Annotated[list[str], NoDecode] = []
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _parse_issuers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    # derived ---------------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'trama.db').resolve()}"
+
+    @property
+    def effective_issuer(self) -> str:
+        return (self.issuer or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,482 @@
+"""Customers: one record per person across the network."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.customers import rules
+from domain.customers.models import Customer
+from domain.customers.rules import Address
+from domain.partners.models import Partner
+from domain.shared import audit, national_ids
+from domain.shared.ids import uuid7
+from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
+from domain.shared.pagination import Page, decode_cursor, encode_cursor
+from domain.shared.principal import Principal, Role, Scope
+from domain.shared.text import fold, like_escape
+from domain.shared.time import utcnow
+
+_CURSOR_TAG = "customers.v1"
+
+
+# --- access ---------------------------------------------------------------------------------
+def ensure_can_read(principal: Principal) -> None:
+    if not principal.has_scope(Scope.CUSTOMERS_READ):
+        raise Forbidden("you cannot read customers")
+
+
+def ensure_can_write(principal: Principal) -> None:
+    if not principal.has_scope(Scope.CUSTOMERS_WRITE):
+        raise Forbidden("you cannot change customers")
+
+
+def _may_rehome(principal: Principal) -> bool:
+    return principal.is_admin
+
+
+def _may_correct_identity(principal: Principal) -> bool:
+    return principal.has_role(Role.ADMIN, Role.SUPERVISOR)
+
+
+# --- snapshots ------------------------------------------------------------------------------
+_SNAPSHOT_FIELDS = (
+    "national_id_type", "national_id", "given_names", "family_names", "email", "phone",
+    "address_line1", "address_line2", "city", "region", "postal_code", "address_country",
+    "consent_marketing", "consent_data_sharing", "home_partner_id", "version",
+)
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    return {name: getattr(customer, name) for name in _SNAPSHOT_FIELDS}
+
+
+def _sort_name(given: str, family: str) -> str:
+    return fold(f"{family} {given}")[:210]
+
+
+# --- reads ----------------------------------------------------------------------------------
+async def get_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+    if not ids:
+        return {}
+    rows = await session.execute(sa.select(Customer).where(Customer.id.in_(ids)))  # type: ignore[attr-defined]
+    return {c.id: c for c in rows.scalars().all()}
+
+
+async def get_customer(
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID
+) -> Customer:
+    ensure_can_read(principal)
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("Customer", customer_id)
+    return customer
+
+
+async def find_by_national_id(
+    session: AsyncSession, *, principal: Principal, id_type: str, number: str
+) -> Customer | None:
+    ensure_can_read(principal)
+    try:
+        nid = national_ids.parse(id_type, number)
+    except national_ids.InvalidNationalId as exc:
+        raise ValidationFailed.on("number", str(exc)) from None
+    rows = await session.execute(
+        sa.select(Customer).where(
+            Customer.national_id_type == nid.type.value,  # type: ignore[arg-type]
+            Customer.national_id == nid.number,  # type: ignore[arg-type]
+        )
+    )
+    return rows.scalars().first()
+
+
+def _search_filter(text: str | None) -> list[sa.ColumnElement[bool]]:
+    if not text or not text.strip():
+        return []
+    text = text.strip()[:100]
+    if national_ids.looks_like_national_id(text):
+        compact = "".join(ch for ch in text if ch.isalnum()).upper()
+        return [Customer.national_id.like(like_escape(compact) + "%", escape="\\")]  # type: ignore[attr-defined]
+    words = [w for w in fold(text).split(" ") if w][:6]
+    return [
+        Customer.sort_name.like("%" + like_escape(w) + "%", escape="\\")  # type: ignore[attr-defined]
+        for w in words
+    ]
+
+
+async def search_customers(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    text: str | None,
+    limit: int,
+    after: str | None = None,
+    with_total: bool = False,
+) -> Page[Customer]:
+    """Customers by name words or by (a prefix of) a national ID, in name order."""
+    ensure_can_read(principal)
+    conditions = _search_filter(text)
+    stmt = sa.select(Customer).where(*conditions)
+    if after:
+        sort_name, raw_id = decode_cursor(after, _CURSOR_TAG, 2)
+        try:
+            last_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            raise ValidationFailed.on("after", "this cursor is not valid") from None
+        stmt = stmt.where(
+            sa.tuple_(Customer.sort_name, Customer.id) > sa.tuple_(sa.literal(sort_name), sa.literal(last_id, type_=Customer.__table__.c.id.type))  # type: ignore[attr-defined]
+        )
+    stmt = stmt.order_by(Customer.sort_name, Customer.id).limit(limit + 1)  # type: ignore[arg-type]
+    rows = list((await session.execute(stmt)).scalars().all())
+    has_next = len(rows) > limit
+    items = rows[:limit]
+    total = None
+    if with_total:
+        count_stmt = sa.select(sa.func.count()).select_from(Customer).where(*conditions)
+        total = int((await session.execute(count_stmt)).scalar_one())
+    return Page(
+        items=items,
+        cursors=[encode_cursor(_CURSOR_TAG, c.sort_name, str(c.id)) for c in items],
+        has_next=has_next,
+        has_previous=after is not None,
+        total=total,
+    )
+
+
+# --- writes ---------------------------------------------------------------------------------
+@dataclass
+class CustomerChanges:
+    """Fields to change; a field absent from ``values`` is left as it is."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+
+async def _home_partner(
+    session: AsyncSession, principal: Principal, requested: uuid.UUID | None, problems: Problems
+) -> uuid.UUID | None:
+    partner_id = requested or principal.partner_id
+    if partner_id is None:
+        problems.add("homePartnerId", "is required for a principal without a partner")
+        return None
+    if requested and requested != principal.partner_id and not _may_rehome(principal):
+        raise Forbidden("you can only register customers for your own partner")
+    partner = await session.get(Partner, partner_id)
+    if partner is None or not partner.active:
+        problems.add("homePartnerId", "is not an active partner")
+        return None
+    return partner_id
+
+
+async def _ensure_unique_national_id(
+    session: AsyncSession, id_type: str, number: str, exclude: uuid.UUID | None = None
+) -> None:
+    stmt = sa.select(Customer.id).where(
+        Customer.national_id_type == id_type,  # type: ignore[arg-type]
+        Customer.national_id == number,  # type: ignore[arg-type]
+    )
+    existing = (await session.execute(stmt)).scalar()
+    if existing is not None and existing != exclude:
+        raise ValidationFailed.on("nationalId", "another customer already has this national ID")
+
+
+def _apply_address(customer: Customer, value: Address | None) -> None:
+    customer.address_line1 = value.line1 if value else None
+    customer.address_line2 = value.line2 if value else None
+    customer.city = value.city if value else None
+    customer.region = value.region if value else None
+    customer.postal_code = value.postal_code if value else None
+    customer.address_country = value.country if value else None
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # A concurrent writer took the same national ID between our check and our insert.
+        raise ValidationFailed.on(
+            "nationalId", "another customer already has this national ID"
+        ) from exc
+
+
+async def create_customer(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    national_id_type: str,
+    national_id: str,
+    given_names: str,
+    family_names: str,
+    email: str | None = None,
+    phone: str | None = None,
+    address: Address | None = None,
+    consent_marketing: bool = False,
+    consent_data_sharing: bool = False,
+    home_partner_id: uuid.UUID | None = None,
+) -> Customer:
+    ensure_can_write(principal)
+    problems = Problems()
+    nid = None
+    try:
+        nid = national_ids.parse(national_id_type, national_id)
+    except national_ids.InvalidNationalId as exc:
+        problems.add("nationalId", str(exc))
+    given = rules.name(problems, "givenNames", given_names)
+    family = rules.name(problems, "familyNames", family_names)
+    country = nid.type.country if nid else "CL"
+    clean_email = rules.email(problems, "email", email)
+    clean_phone = rules.phone(problems, "phone", phone, country)
+    clean_address = rules.address(problems, "address", address)
+    partner_id = await _home_partner(session, principal, home_partner_id, problems)
+    problems.raise_if_any()
+    assert nid is not None and partner_id is not None
+    await _ensure_unique_national_id(session, nid.type.value, nid.number)
+    now = utcnow()
+    customer = Customer(
+        national_id_type=nid.type.value,
+        national_id=nid.number,
+        given_names=given,
+        family_names=family,
+        email=clean_email,
+        phone=clean_phone,
+        consent_marketing=consent_marketing,
+        consent_data_sharing=consent_data_sharing,
+        consent_updated_at=now,
+        home_partner_id=partner_id,
+        sort_name=_sort_name(given, family),
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_address(customer, clean_address)
+    session.add(customer)
+    await _flush_unique(session)
+    audit.record(
+        session,
+        principal=principal,
+        action="customers.create",
+        entity_type="Customer",
+        entity_id=customer.id,
+        after=snapshot(customer),
+    )
+    return customer
+
+
+async def update_customer(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    expected_version: int,
+    changes: CustomerChanges,
+) -> Customer:
+    ensure_can_write(principal)
+    stmt = sa.select(Customer).where(Customer.id == customer_id).with_for_update()  # type: ignore[arg-type]
+    customer = (await session.execute(stmt)).scalars().first()
+    if customer is None:
+        raise NotFound("Customer", customer_id)
+    if customer.version != expected_version:
+        raise Conflict(
+            f"customer changed since version {expected_version}; it is now at version "
+            f"{customer.version}",
+            current_version=customer.version,
+        )
+    before = snapshot(customer)
+    problems = Problems()
+    v = changes.values
+    if "national_id_type" in v or "national_id" in v:
+        if not _may_correct_identity(principal):
+            raise Forbidden("only supervisors and administrators can correct a national ID")
+        try:
+            nid = national_ids.parse(
+                v.get("national_id_type", customer.national_id_type),
+                v.get("national_id", customer.national_id),
+            )
+        except national_ids.InvalidNationalId as exc:
+            problems.add("nationalId", str(exc))
+        else:
+            await _ensure_unique_national_id(session, nid.type.value, nid.number, customer.id)
+            customer.national_id_type = nid.type.value
+            customer.national_id = nid.number
+    if "given_names" in v:
+        customer.given_names = rules.name(problems, "givenNames", v["given_names"])
+    if "family_names" in v:
+        customer.family_names = rules.name(problems, "familyNames", v["family_names"])
+    if "email" in v:
+        customer.email = rules.email(problems, "email", v["email"])
+    if "phone" in v:
+        country = national_ids.NationalIdType(customer.national_id_type).country
+        customer.phone = rules.phone(problems, "phone", v["phone"], country)
+    if "address" in v:
+        _apply_address(customer, rules.address(problems, "address", v["address"]))
+    consent_changed = False
+    for name in ("consent_marketing", "consent_data_sharing"):
+        if name in v:
+            if v[name] is None:
+                problems.add(name, "must be true or false")
+            elif getattr(customer, name) != v[name]:
+                setattr(customer, name, bool(v[name]))
+                consent_changed = True
+    if "home_partner_id" in v and v["home_partner_id"] != customer.home_partner_id:
+        if not _may_rehome(principal):
+            raise Forbidden("only administrators can move a customer to another partner")
+        partner = await session.get(Partner, v["home_partner_id"])
+        if partner is None or not partner.active:
+            problems.add("homePartnerId", "is not an active partner")
+        else:
+            customer.home_partner_id = partner.id
+    problems.raise_if_any()
+    after = snapshot(customer)
+    if after == before:
+        return customer  # nothing changed: no new version, no audit noise
+    now = utcnow()
+    if consent_changed:
+        customer.consent_updated_at = now
+    customer.sort_name = _sort_name(customer.given_names, customer.family_names)
+    customer.version += 1
+    customer.updated_at = now
+    await _flush_unique(session)
+    audit.record(
+        session,
+        principal=principal,
+        action="customers.update",
+        entity_type="Customer",
+        entity_id=customer.id,
+        before=before,
+        after=snapshot(customer),
+    )
+    return customer
+
+
+# --- bulk import ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CustomerDraft:
+    national_id_type: str
+    national_id: str
+    given_names: str
+    family_names: str
+    email: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    consent_marketing: bool = False
+    consent_data_sharing: bool = False
+
+
+@dataclass
+class ImportResult:
+    inserted: int = 0
+    already_present: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+async def import_customers(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    home_partner_id: uuid.UUID,
+    drafts: Sequence[CustomerDraft],
+    batch_size: int = 1000,
+) -> ImportResult:
+    """Validate and insert many customers set-wise; existing national IDs are skipped.
+
+    Each row goes through the same rules as :func:`create_customer`. Rows that fail are
+    reported by index and not inserted; the import is one audited action.
+    """
+    ensure_can_write(principal)
+    if home_partner_id != principal.partner_id and not _may_rehome(principal):
+        raise Forbidden("you can only import customers for your own partner")
+    partner = await session.get(Partner, home_partner_id)
+    if partner is None or not partner.active:
+        raise ValidationFailed.on("homePartnerId", "is not an active partner")
+    result = ImportResult()
+    table = Customer.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(drafts), batch_size):
+        chunk = drafts[start:start + batch_size]
+        rows: list[dict[str, Any]] = []
+        for offset, draft in enumerate(chunk):
+            row = _validated_row(draft, home_partner_id)
+            if isinstance(row, str):
+                result.rejected.append((start + offset, row))
+            else:
+                rows.append(row)
+        keys = {(r["national_id_type"], r["national_id"]) for r in rows}
+        numbers = sorted({r["national_id"] for r in rows})
+        existing: set[tuple[str, str]] = set()
+        if numbers:
+            found = await session.execute(
+                sa.select(table.c.national_id_type, table.c.national_id).where(
+                    table.c.national_id.in_(numbers)
+                )
+            )
+            existing = {(t, n) for t, n in found.all()} & keys
+        fresh: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (row["national_id_type"], row["national_id"])
+            if key in existing or key in fresh:
+                result.already_present += 1
+            else:
+                fresh[key] = row
+        if fresh:
+            await session.execute(sa.insert(table), list(fresh.values()))
+            result.inserted += len(fresh)
+    if result.inserted:
+        audit.record(
+            session,
+            principal=principal,
+            action="customers.import",
+            entity_type="Partner",
+            entity_id=home_partner_id,
+            after={"inserted": result.inserted, "already_present": result.already_present,
+                   "rejected": len(result.rejected)},
+        )
+    return result
+
+
+def _validated_row(draft: CustomerDraft, home_partner_id: uuid.UUID) -> dict[str, Any] | str:
+    problems = Problems()
+    try:
+        nid = national_ids.parse(draft.national_id_type, draft.national_id)
+    except national_ids.InvalidNationalId as exc:
+        return f"nationalId: {exc}"
+    given = rules.name(problems, "givenNames", draft.given_names)
+    family = rules.name(problems, "familyNames", draft.family_names)
+    email = rules.email(problems, "email", draft.email)
+    phone = rules.phone(problems, "phone", draft.phone, nid.type.country)
+    address = rules.address(problems, "address", draft.address)
+    if problems.items:
+        return "; ".join(f"{p.field}: {p.message}" for p in problems.items)
+    now = utcnow()
+    return {
+        "id": uuid7(),
+        "national_id_type": nid.type.value,
+        "national_id": nid.number,
+        "given_names": given,
+        "family_names": family,
+        "email": email,
+        "phone": phone,
+        "address_line1": address.line1 if address else None,
+        "address_line2": address.line2 if address else None,
+        "city": address.city if address else None,
+        "region": address.region if address else None,
+        "postal_code": address.postal_code if address else None,
+        "address_country": address.country if address else None,
+        "consent_marketing": draft.consent_marketing,
+        "consent_data_sharing": draft.consent_data_sharing,
+        "consent_updated_at": now,
+        "home_partner_id": home_partner_id,
+        "sort_name": _sort_name(given, family),
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+
+
+async def any_customer(session: AsyncSession) -> bool:
+    return (await session.execute(sa.select(Customer.id).limit(1))).first() is not None

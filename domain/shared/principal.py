@@ -1,0 +1,114 @@
+"""Who is acting: built from a validated token by the app, read by every service."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    NETWORK_VIEWER = "network_viewer"
+    PARTNER_SYSTEM = "partner_system"
+    INVESTOR = "investor"
+    ADMIN = "admin"
+
+
+class Scope(StrEnum):
+    PII_READ = "pii:read"
+    CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_WRITE = "customers:write"
+    PARTNERS_READ = "partners:read"
+    AUDIT_READ = "audit:read"
+    CLIENTS_MANAGE = "clients:manage"
+
+
+#: The scopes each role may hold. A token's ``scp`` is narrowed to these; a token without
+#: ``scp`` (an application token) gets all of them.
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.AGENT: frozenset(
+        {Scope.PII_READ, Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.PARTNERS_READ}
+    ),
+    Role.SUPERVISOR: frozenset(
+        {Scope.PII_READ, Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.PARTNERS_READ}
+    ),
+    Role.NETWORK_VIEWER: frozenset({Scope.CUSTOMERS_READ, Scope.PARTNERS_READ}),
+    Role.PARTNER_SYSTEM: frozenset(
+        {Scope.PII_READ, Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.PARTNERS_READ}
+    ),
+    Role.INVESTOR: frozenset({Scope.PARTNERS_READ}),
+    Role.ADMIN: frozenset(set(Scope)),
+}
+
+#: Roles that only make sense on behalf of one partner.
+PARTNER_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.PARTNER_SYSTEM})
+
+
+def parse_roles(values: object) -> frozenset[Role]:
+    """Known roles among ``values``; unknown role names are ignored, never trusted."""
+    if isinstance(values, str):
+        values = values.split()
+    if not isinstance(values, list | tuple | set | frozenset):
+        return frozenset()
+    known = {r.value for r in Role}
+    return frozenset(Role(v) for v in values if isinstance(v, str) and v in known)
+
+
+def allowed_scopes(roles: frozenset[Role]) -> frozenset[Scope]:
+    out: set[Scope] = set()
+    for role in roles:
+        out |= ROLE_SCOPES[role]
+    return frozenset(out)
+
+
+def effective_scopes(roles: frozenset[Role], requested: object) -> frozenset[Scope]:
+    """Scopes a principal holds: what it asked for (``scp``), within what its roles allow."""
+    allowed = allowed_scopes(roles)
+    if requested is None:
+        return allowed
+    names = requested.split() if isinstance(requested, str) else requested
+    if not isinstance(names, list | tuple | set | frozenset):
+        return frozenset()
+    known = {s.value for s in Scope}
+    asked = {Scope(n) for n in names if isinstance(n, str) and n in known}
+    return frozenset(asked & allowed)
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[Role] = frozenset()
+    scopes: frozenset[Scope] = frozenset()
+    partner_id: uuid.UUID | None = None
+    partner_code: str | None = None
+    issuer: str | None = None
+    client_id: str | None = None
+    kind: str = "user"  # "user" | "client" | "system"
+    display_name: str | None = None
+    claims: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def has_role(self, *roles: Role) -> bool:
+        return any(r in self.roles for r in roles)
+
+    def has_scope(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    @property
+    def can_read_pii(self) -> bool:
+        return Scope.PII_READ in self.scopes
+
+
+#: The actor for work Trama does on its own (seeding, scheduled jobs, CLI maintenance).
+SYSTEM = Principal(
+    subject="system:trama",
+    roles=frozenset({Role.ADMIN}),
+    scopes=frozenset(set(Scope)),
+    kind="system",
+    display_name="Trama",
+)

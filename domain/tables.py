@@ -1,0 +1,11 @@
+"""Imports every table so the shared metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from domain.customers import models as customers_models
+from domain.identity import models as identity_models
+from domain.partners import models as partners_models
+from domain.shared import audit
+from domain.shared.models import metadata
+
+__all__ = ["audit", "customers_models", "identity_models", "metadata", "partners_models"]

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.db import read_session
+from domain.customers import service as customers
+from domain.customers.rules import Address
+from domain.customers.views import present
+from domain.shared.errors import NotFound, ValidationFailed
+from domain.shared.pagination import clamp_page_size
+from resolvers.context import principal_of
+from resolvers.errors import mutate
+from resolvers.ids import decode_node_id, require_node_id
+from resolvers.pagination import selects, to_connection
+from schema.customers import (
+    AddressInput,
+    CreateCustomerInput,
+    CreateCustomerPayload,
+    CreateCustomerSuccess,
+    Customer,
+    CustomerConnection,
+    NationalIdType,
+    UpdateCustomerInput,
+    UpdateCustomerPayload,
+    UpdateCustomerSuccess,
+)
+
+
+def _address(value: AddressInput | None) -> Address | None:
+    if value is None:
+        return None
+    return Address(line1=value.line1, line2=value.line2, city=value.city, region=value.region,
+                   postal_code=value.postal_code, country=value.country)
+
+
+async def customer(info: Info, id: strawberry.ID) -> Customer | None:
+    principal = principal_of(info)
+    key = decode_node_id(id, "Customer")
+    if key is None:
+        return None
+    async with read_session() as session:
+        try:
+            model = await customers.get_customer(session, principal=principal, customer_id=key)
+        except NotFound:
+            return None
+    info.context.loaders.customer.prime(model.id, model)
+    return Customer.from_view(present(model, principal))
+
+
+async def customers_search(
+    info: Info, search: str | None = None, first: int | None = None, after: str | None = None
+) -> CustomerConnection:
+    principal = principal_of(info)
+    settings = info.context.settings
+    limit = clamp_page_size(first, default=settings.default_page_size,
+                            maximum=settings.max_page_size)
+    async with read_session() as session:
+        page = await customers.search_customers(
+            session, principal=principal, text=search, limit=limit, after=after,
+            with_total=selects(info, "totalCount"),
+        )
+    return to_connection(page, lambda m: Customer.from_view(present(m, principal)))
+
+
+async def customer_by_national_id(
+    info: Info, type: NationalIdType, number: str  # type: ignore[valid-type]
+) -> Customer | None:
+    principal = principal_of(info)
+    async with read_session() as session:
+        model = await customers.find_by_national_id(
+            session, principal=principal, id_type=type.value, number=number
+        )
+    return Customer.from_view(present(model, principal)) if model else None
+
+
+async def create_customer(info: Info, input: CreateCustomerInput) -> CreateCustomerPayload:
+    principal = principal_of(info)
+
+    async def work(session: Any) -> CreateCustomerSuccess:
+        home = (require_node_id(input.home_partner_id, "Partner", "homePartnerId")
+                if input.home_partner_id else None)
+        model = await customers.create_customer(
+            session,
+            principal=principal,
+            national_id_type=input.national_id.type.value,
+            national_id=input.national_id.number,
+            given_names=input.given_names,
+            family_names=input.family_names,
+            email=input.email,
+            phone=input.phone,
+            address=_address(input.address),
+            consent_marketing=input.consent_marketing,
+            consent_data_sharing=input.consent_data_sharing,
+            home_partner_id=home,
+        )
+        return CreateCustomerSuccess(customer=Customer.from_view(present(model, principal)))
+
+    return await mutate(CreateCustomerPayload, work)  # type: ignore[no-any-return]
+
+
+_SIMPLE_FIELDS = {
+    "given_names": "given_names",
+    "family_names": "family_names",
+    "email": "email",
+    "phone": "phone",
+    "consent_marketing": "consent_marketing",
+    "consent_data_sharing": "consent_data_sharing",
+}
+
+
+async def update_customer(info: Info, input: UpdateCustomerInput) -> UpdateCustomerPayload:
+    principal = principal_of(info)
+
+    async def work(session: Any) -> UpdateCustomerSuccess:
+        key = require_node_id(input.id, "Customer", "id")
+        values: dict[str, Any] = {}
+        for attr, name in _SIMPLE_FIELDS.items():
+            value = getattr(input, attr)
+            if value is not strawberry.UNSET:
+                values[name] = value
+        if input.national_id is not strawberry.UNSET:
+            if input.national_id is None:
+                raise ValidationFailed.on("nationalId", "cannot be removed")
+            values["national_id_type"] = input.national_id.type.value
+            values["national_id"] = input.national_id.number
+        if input.address is not strawberry.UNSET:
+            values["address"] = _address(input.address)
+        if input.home_partner_id is not strawberry.UNSET:
+            if input.home_partner_id is None:
+                raise ValidationFailed.on("homePartnerId", "cannot be removed")
+            values["home_partner_id"] = require_node_id(
+                input.home_partner_id, "Partner", "homePartnerId"
+            )
+        for required in ("given_names", "family_names"):
+            if required in values and values[required] is None:
+                raise ValidationFailed.on(
+                    "givenNames" if required == "given_names" else "familyNames",
+                    "cannot be removed",
+                )
+        model = await customers.update_customer(
+            session, principal=principal, customer_id=key, expected_version=input.version,
+            changes=customers.CustomerChanges(values),
+        )
+        return UpdateCustomerSuccess(customer=Customer.from_view(present(model, principal)))
+
+    return await mutate(UpdateCustomerPayload, work)  # type: ignore[no-any-return]

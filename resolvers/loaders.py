@@ -1,0 +1,42 @@
+"""Per-request DataLoaders. Each batch runs in its own short read session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from app.db import read_session
+from domain.customers import service as customers
+from domain.customers.models import Customer
+from domain.partners import service as partners
+from domain.partners.models import Partner
+
+V = TypeVar("V")
+
+
+def _by_id(
+    fetch: Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]],
+) -> Callable[[list[uuid.UUID]], Awaitable[list[V | None]]]:
+    async def load(keys: list[uuid.UUID]) -> list[V | None]:
+        async with read_session() as session:
+            found = await fetch(session, list(dict.fromkeys(keys)))
+        return [found.get(k) for k in keys]
+
+    return load
+
+
+class Loaders:
+    def __init__(self) -> None:
+        self.partner: DataLoader[uuid.UUID, Partner | None] = DataLoader(
+            load_fn=_by_id(partners.get_many)
+        )
+        self.customer: DataLoader[uuid.UUID, Customer | None] = DataLoader(
+            load_fn=_by_id(customers.get_many)
+        )
+
+    def prime(self, loader: str, key: Any, value: Any) -> None:
+        getattr(self, loader).prime(key, value)

@@ -1,0 +1,24 @@
+"""Root operation types, merged from each domain's fields."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+from strawberry.tools import merge_types
+
+from schema.operations.customers import CustomerMutation, CustomerQuery
+from schema.operations.identity import IdentityMutation, IdentityQuery
+from schema.operations.partners import PartnerQuery
+
+
+@strawberry.type
+class NodeQuery:
+    node: relay.Node | None = relay.node(description="Any object by its global id.")
+    nodes: list[relay.Node | None] = relay.node(description="Objects by their global ids.")
+
+
+Query = merge_types("Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, CustomerMutation))
+
+#: Root fields an anonymous caller may select.
+PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"})
