@@ -80,8 +80,9 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     tokens = TokenService(settings, keys)
 
     async def work() -> str:
-        return await dev_token(tokens, role=args.role, partner=args.partner,
-                               subject=args.subject, ttl=args.ttl)
+        return await dev_token(
+            tokens, role=args.role, partner=args.partner, subject=args.subject, ttl=args.ttl
+        )
 
     try:
         print(asyncio.run(_with_db(settings, work)))
@@ -122,11 +123,19 @@ def cmd_client_create(args: argparse.Namespace, settings: Settings) -> int:
                     raise ValidationFailed.on("partner", f"no partner {args.partner!r}")
                 partner_id = partner.id
             issued = await identity.create_client(
-                session, principal=SYSTEM, name=args.name, partner_id=partner_id,
-                roles=args.role, scopes=args.scope or None,
+                session,
+                principal=SYSTEM,
+                name=args.name,
+                partner_id=partner_id,
+                roles=args.role,
+                scopes=args.scope or None,
             )
-        return {"client_id": issued.client.client_id, "client_secret": issued.secret,
-                "roles": issued.client.roles, "scopes": issued.client.scopes}
+        return {
+            "client_id": issued.client.client_id,
+            "client_secret": issued.secret,
+            "roles": issued.client.roles,
+            "scopes": issued.client.scopes,
+        }
 
     try:
         print(json.dumps(asyncio.run(_with_db(settings, work)), indent=2))

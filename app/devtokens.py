@@ -10,8 +10,14 @@ from domain.shared.errors import ValidationFailed
 from domain.shared.principal import PARTNER_ROLES, Role, allowed_scopes
 
 
-async def dev_token(tokens: TokenService, *, role: str, partner: str | None = None,
-                    subject: str | None = None, ttl: int | None = None) -> str:
+async def dev_token(
+    tokens: TokenService,
+    *,
+    role: str,
+    partner: str | None = None,
+    subject: str | None = None,
+    ttl: int | None = None,
+) -> str:
     try:
         parsed = Role(role)
     except ValueError:
@@ -50,5 +56,6 @@ async def demo_agent_token(tokens: TokenService) -> str | None:
                 break
         else:
             return None
-    return await dev_token(tokens, role=Role.AGENT.value, partner=partner.code,
-                           subject=user.subject)
+    return await dev_token(
+        tokens, role=Role.AGENT.value, partner=partner.code, subject=user.subject
+    )

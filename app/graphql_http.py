@@ -48,8 +48,13 @@ _STATUS_BY_CODE = {
 
 
 class HTTPProblem(Exception):
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST",
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "BAD_REQUEST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -96,8 +101,9 @@ class GraphQLEndpoint:
         media = _accepts(request)
         try:
             if request.method not in ("GET", "POST"):
-                raise HTTPProblem(405, "GraphQL answers GET and POST only",
-                                  headers={"Allow": "GET, POST"})
+                raise HTTPProblem(
+                    405, "GraphQL answers GET and POST only", headers={"Allow": "GET, POST"}
+                )
             if request.method == "GET" and self._wants_ide(request):
                 return await self._ide(request)
             if media is None:
@@ -138,8 +144,9 @@ class GraphQLEndpoint:
             return self._check(raw)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in (JSON, "application/graphql+json"):
-            raise HTTPProblem(415, "send the request as application/json",
-                              headers={"Accept-Post": JSON})
+            raise HTTPProblem(
+                415, "send the request as application/json", headers={"Accept-Post": JSON}
+            )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
             raise HTTPProblem(413, "the request body is too large")
@@ -182,15 +189,26 @@ class GraphQLEndpoint:
             )
         except TokenError as exc:
             raise HTTPProblem(
-                401, exc.message, code="UNAUTHENTICATED",
-                headers={"WWW-Authenticate": f'Bearer error="invalid_token", '
-                                             f'error_description="{exc.message}"'},
+                401,
+                exc.message,
+                code="UNAUTHENTICATED",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="invalid_token", '
+                    f'error_description="{exc.message}"'
+                },
             ) from None
         return principal, None
 
     # --- execution -----------------------------------------------------------------------
-    async def _execute(self, request: Request, media: str, params: dict[str, Any],
-                       principal: Any, auth_error: str | None, started: float) -> Response:
+    async def _execute(
+        self,
+        request: Request,
+        media: str,
+        params: dict[str, Any],
+        principal: Any,
+        auth_error: str | None,
+        started: float,
+    ) -> Response:
         context = Context(
             request_id=request_id_var.get() or "-",
             principal=principal,
@@ -199,8 +217,11 @@ class GraphQLEndpoint:
             settings=self.settings,
             auth_error=auth_error,
         )
-        allowed = ({OperationType.QUERY} if request.method == "GET"
-                   else {OperationType.QUERY, OperationType.MUTATION})
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
         operation = metrics.operation_label(params.get("operationName"))
         try:
             result = await self.runtime.schema.execute(
@@ -213,18 +234,21 @@ class GraphQLEndpoint:
             )
         except InvalidOperationTypeError as exc:
             if exc.operation_type == OperationType.SUBSCRIPTION:
-                raise HTTPProblem(400, "subscriptions are served over WebSocket at this URL") \
-                    from None
-            raise HTTPProblem(405, "mutations must be sent with POST",
-                              headers={"Allow": "POST"}) from None
+                raise HTTPProblem(
+                    400, "subscriptions are served over WebSocket at this URL"
+                ) from None
+            raise HTTPProblem(
+                405, "mutations must be sent with POST", headers={"Allow": "POST"}
+            ) from None
         except CannotGetOperationTypeError as exc:
             raise HTTPProblem(400, exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise HTTPProblem(400, "a non-empty `query` string is required") from None
         return self._respond(result, media, operation, started)
 
-    def _respond(self, result: ExecutionResult, media: str, operation: str,
-                 started: float) -> Response:
+    def _respond(
+        self, result: ExecutionResult, media: str, operation: str, started: float
+    ) -> Response:
         body: dict[str, Any] = {}
         status = 200
         errors = result.errors or []

@@ -88,12 +88,13 @@ async def readyz(request: Request) -> Response:
         async with read_session() as session:
             await session.execute(sa.text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+    except Exception as exc:
         ok = False
         checks["database"] = f"error: {exc.__class__.__name__}"
         log.warning("readiness: database unreachable", exc_info=exc)
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -101,8 +102,12 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
-               manage_database: bool = True) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    manage_database: bool = True,
+) -> Starlette:
     settings = settings or get_settings()
     runtime = runtime or build_runtime(settings)
     graphql = GraphQLEndpoint(runtime)
@@ -115,8 +120,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_database:
-            init_database(settings.effective_database_url, pool_size=settings.db_pool_size,
-                          echo=settings.db_echo)
+            init_database(
+                settings.effective_database_url,
+                pool_size=settings.db_pool_size,
+                echo=settings.db_echo,
+            )
         try:
             yield
         finally:
@@ -125,8 +133,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     routes = [
         Route("/", index),
-        Route("/graphql", graphql.handle,
-              methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
+        Route(
+            "/graphql",
+            graphql.handle,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
+        ),
         WebSocketRoute("/graphql", ws),
         Route("/oauth/token", oauth.token, methods=["POST"]),
         Route("/.well-known/jwks.json", oauth.jwks),
@@ -138,14 +149,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     ]
     middleware = [Middleware(RequestContextMiddleware)]
     if settings.allowed_origins:
-        middleware.append(Middleware(
-            CORSMiddleware,
-            allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["authorization", "content-type", "x-request-id"],
-            expose_headers=["x-request-id"],
-            max_age=600,
-        ))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            )
+        )
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
     return app

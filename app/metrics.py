@@ -14,9 +14,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-HTTP_REQUESTS = Counter(
-    "trama_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("trama_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "trama_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
@@ -24,7 +22,9 @@ GRAPHQL_OPERATIONS = Counter(
     "trama_graphql_operations_total", "GraphQL operations", ["operation", "type"]
 )
 GRAPHQL_LATENCY = Histogram(
-    "trama_graphql_operation_duration_seconds", "GraphQL operation latency", ["operation"],
+    "trama_graphql_operation_duration_seconds",
+    "GraphQL operation latency",
+    ["operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 GRAPHQL_ERRORS = Counter("trama_graphql_errors_total", "GraphQL errors by code", ["code"])
@@ -51,6 +51,6 @@ def operation_label(name: str | None) -> str:
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -6,6 +6,7 @@ missing, so it is safe on every start.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from dataclasses import dataclass
@@ -32,25 +33,107 @@ PARTNERS = [
 ]
 
 GIVEN = [
-    "María José", "Camila", "Valentina", "Javiera", "Catalina", "Fernanda", "Sofía",
-    "Martina", "Florencia", "Agustina", "Lucía", "Josefa", "Isidora", "Antonella", "Daniela",
-    "Juan Pablo", "Matías", "Benjamín", "Vicente", "Tomás", "Joaquín", "Santiago", "Martín",
-    "Lucas", "Nicolás", "Sebastián", "Diego", "Facundo", "Cristóbal", "Ignacio", "Agustín",
+    "María José",
+    "Camila",
+    "Valentina",
+    "Javiera",
+    "Catalina",
+    "Fernanda",
+    "Sofía",
+    "Martina",
+    "Florencia",
+    "Agustina",
+    "Lucía",
+    "Josefa",
+    "Isidora",
+    "Antonella",
+    "Daniela",
+    "Juan Pablo",
+    "Matías",
+    "Benjamín",
+    "Vicente",
+    "Tomás",
+    "Joaquín",
+    "Santiago",
+    "Martín",
+    "Lucas",
+    "Nicolás",
+    "Sebastián",
+    "Diego",
+    "Facundo",
+    "Cristóbal",
+    "Ignacio",
+    "Agustín",
 ]
 FAMILY = [
-    "González", "Muñoz", "Rojas", "Díaz", "Pérez", "Soto", "Contreras", "Silva", "Martínez",
-    "Sepúlveda", "Morales", "Rodríguez", "López", "Fuentes", "Hernández", "Torres", "Araya",
-    "Flores", "Espinoza", "Valenzuela", "Castillo", "Tapia", "Reyes", "Gutiérrez", "Castro",
-    "Fernández", "García", "Romero", "Sosa", "Álvarez", "Ruiz", "Benítez", "Acosta", "Medina",
-    "Herrera", "Suárez", "Aguirre", "Giménez", "Gómez", "Núñez",
+    "González",
+    "Muñoz",
+    "Rojas",
+    "Díaz",
+    "Pérez",
+    "Soto",
+    "Contreras",
+    "Silva",
+    "Martínez",
+    "Sepúlveda",
+    "Morales",
+    "Rodríguez",
+    "López",
+    "Fuentes",
+    "Hernández",
+    "Torres",
+    "Araya",
+    "Flores",
+    "Espinoza",
+    "Valenzuela",
+    "Castillo",
+    "Tapia",
+    "Reyes",
+    "Gutiérrez",
+    "Castro",
+    "Fernández",
+    "García",
+    "Romero",
+    "Sosa",
+    "Álvarez",
+    "Ruiz",
+    "Benítez",
+    "Acosta",
+    "Medina",
+    "Herrera",
+    "Suárez",
+    "Aguirre",
+    "Giménez",
+    "Gómez",
+    "Núñez",
 ]
-CL_PLACES = [("Providencia", "Región Metropolitana"), ("Ñuñoa", "Región Metropolitana"),
-             ("Viña del Mar", "Valparaíso"), ("Concepción", "Biobío"),
-             ("Temuco", "La Araucanía"), ("Antofagasta", "Antofagasta")]
-AR_PLACES = [("Palermo", "Ciudad Autónoma de Buenos Aires"), ("Rosario", "Santa Fe"),
-             ("Córdoba", "Córdoba"), ("Mendoza", "Mendoza"), ("La Plata", "Buenos Aires")]
-STREETS = ["Av. Providencia", "Los Leones", "Irarrázaval", "Av. Libertador", "Corrientes",
-           "San Martín", "Av. Colón", "Belgrano", "O'Higgins", "Las Heras"]
+CL_PLACES = [
+    ("Providencia", "Región Metropolitana"),
+    ("Ñuñoa", "Región Metropolitana"),
+    ("Viña del Mar", "Valparaíso"),
+    ("Concepción", "Biobío"),
+    ("Temuco", "La Araucanía"),
+    ("Antofagasta", "Antofagasta"),
+]
+AR_PLACES = [
+    ("Palermo", "Ciudad Autónoma de Buenos Aires"),
+    ("Rosario", "Santa Fe"),
+    ("Córdoba", "Córdoba"),
+    ("Mendoza", "Mendoza"),
+    ("La Plata", "Buenos Aires"),
+]
+STREETS = [
+    "Av. Providencia",
+    "Los Leones",
+    "Irarrázaval",
+    "Av. Libertador",
+    "Corrientes",
+    "San Martín",
+    "Av. Colón",
+    "Belgrano",
+    "O'Higgins",
+    "Las Heras",
+]
 
 
 def rut_check_digit(body: int) -> str:
@@ -86,8 +169,15 @@ def _person(i: int, country: str) -> customers.CustomerDraft:
     given = rng.choice(GIVEN)
     family = f"{rng.choice(FAMILY)} {rng.choice(FAMILY)}"
     local = f"{given.split()[0]}.{family.split()[0]}{i}".lower()
-    email = (local.replace("á", "a").replace("é", "e").replace("í", "i").replace("ó", "o")
-             .replace("ú", "u").replace("ñ", "n") + "@example.com")
+    email = (
+        local.replace("á", "a")
+        .replace("é", "e")
+        .replace("í", "i")
+        .replace("ó", "o")
+        .replace("ú", "u")
+        .replace("ñ", "n")
+        + "@example.com"
+    )
     if country == "CL":
         body = 10_000_000 + i * 37 % 15_000_000 + i
         national = ("CL_RUT", f"{body}-{rut_check_digit(body)}")
@@ -110,9 +200,14 @@ def _person(i: int, country: str) -> customers.CustomerDraft:
         family_names=family,
         email=email,
         phone=phone,
-        address=Address(line1=f"{rng.choice(STREETS)} {rng.randrange(100, 9999)}",
-                        line2=None if rng.random() < 0.6 else f"Depto {rng.randrange(1, 200)}",
-                        city=city, region=region, postal_code=None, country=country),
+        address=Address(
+            line1=f"{rng.choice(STREETS)} {rng.randrange(100, 9999)}",
+            line2=None if rng.random() < 0.6 else f"Depto {rng.randrange(1, 200)}",
+            city=city,
+            region=region,
+            postal_code=None,
+            country=country,
+        ),
         consent_marketing=rng.random() < 0.4,
         consent_data_sharing=rng.random() < 0.7,
     )
@@ -126,8 +221,10 @@ class SeedReport:
     customers: int = 0
 
     def describe(self) -> str:
-        return (f"added {self.partners} partners, {self.users} users, {self.clients} clients, "
-                f"{self.customers} customers")
+        return (
+            f"added {self.partners} partners, {self.users} users, {self.clients} clients, "
+            f"{self.customers} customers"
+        )
 
 
 async def _partners(session: AsyncSession, report: SeedReport) -> list[Partner]:
@@ -135,8 +232,9 @@ async def _partners(session: AsyncSession, report: SeedReport) -> list[Partner]:
     for code, name, country, kind in PARTNERS:
         partner = await partners.find_by_code(session, code)
         if partner is None:
-            partner = await partners.create_partner(session, principal=SYSTEM, code=code,
-                                                    name=name, country=country, kind=kind)
+            partner = await partners.create_partner(
+                session, principal=SYSTEM, code=code, name=name, country=country, kind=kind
+            )
             report.partners += 1
         out.append(partner)
     return out
@@ -154,29 +252,46 @@ async def _users(session: AsyncSession, all_partners: list[Partner], report: See
     for subject, name, partner, roles in wanted:
         if await identity.find_user_by_subject(session, subject) is None:
             await identity.create_user(
-                session, principal=SYSTEM, subject=subject, display_name=name,
+                session,
+                principal=SYSTEM,
+                subject=subject,
+                display_name=name,
                 email=f"{subject.replace('@', '.')}@example.com",
-                partner_id=partner.id if partner else None, roles=roles,
+                partner_id=partner.id if partner else None,
+                roles=roles,
             )
             report.users += 1
 
 
-async def _clients(session: AsyncSession, all_partners: list[Partner], secrets_file: Path,
-                   report: SeedReport) -> None:
+def _read_secrets(path: Path) -> dict[str, dict[str, str]]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_secrets(path: Path, secrets: dict[str, dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(secrets, indent=2))
+
+
+async def _clients(
+    session: AsyncSession, all_partners: list[Partner], secrets_file: Path, report: SeedReport
+) -> None:
     """One partner_system client per partner; secrets go to a 0600 file for development."""
-    existing = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
+    secrets = await asyncio.to_thread(_read_secrets, secrets_file)
     for p in all_partners:
-        if p.code in existing:
+        if await identity.clients_of(session, partner_id=p.id):
             continue
-        issued = await identity.create_client(session, principal=SYSTEM,
-                                              name=f"{p.name} platform", partner_id=p.id,
-                                              roles=["partner_system"])
-        existing[p.code] = {"client_id": issued.client.client_id, "client_secret": issued.secret}
+        issued = await identity.create_client(
+            session,
+            principal=SYSTEM,
+            name=f"{p.name} platform",
+            partner_id=p.id,
+            roles=["partner_system"],
+        )
+        secrets[p.code] = {"client_id": issued.client.client_id, "client_secret": issued.secret}
         report.clients += 1
     if report.clients:
-        secrets_file.parent.mkdir(parents=True, exist_ok=True)
-        secrets_file.touch(mode=0o600)
-        secrets_file.write_text(json.dumps(existing, indent=2))
+        await asyncio.to_thread(_write_secrets, secrets_file, secrets)
 
 
 async def seed(*, customers_count: int = 300, var_dir: Path = Path("var")) -> SeedReport:
@@ -196,8 +311,10 @@ async def seed(*, customers_count: int = 300, var_dir: Path = Path("var")) -> Se
         for start in range(0, len(drafts), 5000):
             async with transaction() as session:
                 result = await customers.import_customers(
-                    session, principal=SYSTEM, home_partner_id=home.id,
-                    drafts=drafts[start:start + 5000],
+                    session,
+                    principal=SYSTEM,
+                    home_partner_id=home.id,
+                    drafts=drafts[start : start + 5000],
                 )
             report.customers += result.inserted
             if result.rejected:

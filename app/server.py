@@ -14,8 +14,9 @@ from app.settings import Settings
 def app_factory() -> object:
     from app.main import create_app
 
-    configure_logging(os.environ.get("TRAMA_LOG_LEVEL", "INFO"),
-                      os.environ.get("TRAMA_LOG_FORMAT", "json"))
+    configure_logging(
+        os.environ.get("TRAMA_LOG_LEVEL", "INFO"), os.environ.get("TRAMA_LOG_FORMAT", "json")
+    )
     return create_app()
 
 
@@ -34,8 +35,10 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
     # so every process computes the same issuer URL.
     os.environ["TRAMA_HOST"] = host
     os.environ["TRAMA_PORT"] = str(port)
-    print(f"Trama serving on http://{host}:{port}  (GraphiQL: http://{host}:{port}/graphql)",
-          flush=True)
+    print(
+        f"Trama serving on http://{host}:{port}  (GraphiQL: http://{host}:{port}/graphql)",
+        flush=True,
+    )
     uvicorn.run(
         "app.server:app_factory",
         factory=True,

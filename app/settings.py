@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # identity
-    issuer: str = ""  # Trama's own issuer URL; defaults to http://host:port
+    #: Trama's own issuer: the ``iss`` of the tokens it signs. Set it to the public URL in
+    #: production; the default does not follow TRAMA_PORT so tokens stay valid across ports.
+    issuer: str = "http://127.0.0.1:8000"
     audience: str = "api://trama"
     signing_key_file: Path | None = None  # PEM or JWK JSON; generated under var/keys if unset
     token_ttl: int = 3600
@@ -93,7 +95,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_issuer(self) -> str:
-        return (self.issuer or f"http://{self.host}:{self.port}").rstrip("/")
+        return self.issuer.rstrip("/")
 
 
 @functools.cache

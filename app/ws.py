@@ -38,7 +38,7 @@ class WSContext(Context):
 
 
 class GraphQLWebSocket(GraphQL):
-    websocket_adapter_class = _Adapter  # type: ignore[assignment]
+    websocket_adapter_class = _Adapter
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings

@@ -31,9 +31,11 @@ async def audit_trail(
 ) -> AuditRecordConnection:
     principal = principal_of(info)
     settings = info.context.settings
-    limit = clamp_page_size(first, default=settings.default_page_size,
-                            maximum=settings.max_page_size)
+    limit = clamp_page_size(
+        first, default=settings.default_page_size, maximum=settings.max_page_size
+    )
     async with read_session() as session:
-        page = await audit.trail(session, principal=principal, entity_id=_entity_key(entity_id),
-                                 limit=limit, after=after)
+        page = await audit.trail(
+            session, principal=principal, entity_id=_entity_key(entity_id), limit=limit, after=after
+        )
     return to_connection(page, AuditRecord.from_model)

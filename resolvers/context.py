@@ -34,4 +34,4 @@ def principal_of(info: Info) -> Principal:
     principal = info.context.principal
     if principal is None:
         raise Unauthenticated(info.context.auth_error or "authentication required")
-    return principal  # type: ignore[no-any-return]
+    return principal

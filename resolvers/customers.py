@@ -32,8 +32,14 @@ from schema.customers import (
 def _address(value: AddressInput | None) -> Address | None:
     if value is None:
         return None
-    return Address(line1=value.line1, line2=value.line2, city=value.city, region=value.region,
-                   postal_code=value.postal_code, country=value.country)
+    return Address(
+        line1=value.line1,
+        line2=value.line2,
+        city=value.city,
+        region=value.region,
+        postal_code=value.postal_code,
+        country=value.country,
+    )
 
 
 async def customer(info: Info, id: strawberry.ID) -> Customer | None:
@@ -55,18 +61,28 @@ async def customers_search(
 ) -> CustomerConnection:
     principal = principal_of(info)
     settings = info.context.settings
-    limit = clamp_page_size(first, default=settings.default_page_size,
-                            maximum=settings.max_page_size)
+    limit = clamp_page_size(
+        first, default=settings.default_page_size, maximum=settings.max_page_size
+    )
     async with read_session() as session:
         page = await customers.search_customers(
-            session, principal=principal, text=search, limit=limit, after=after,
+            session,
+            principal=principal,
+            text=search,
+            limit=limit,
+            after=after,
             with_total=selects(info, "totalCount"),
+        )
+        await info.context.loaders.prefetch_partners(
+            session, {c.home_partner_id for c in page.items}
         )
     return to_connection(page, lambda m: Customer.from_view(present(m, principal)))
 
 
 async def customer_by_national_id(
-    info: Info, type: NationalIdType, number: str  # type: ignore[valid-type]
+    info: Info,
+    type: NationalIdType,
+    number: str,
 ) -> Customer | None:
     principal = principal_of(info)
     async with read_session() as session:
@@ -80,8 +96,11 @@ async def create_customer(info: Info, input: CreateCustomerInput) -> CreateCusto
     principal = principal_of(info)
 
     async def work(session: Any) -> CreateCustomerSuccess:
-        home = (require_node_id(input.home_partner_id, "Partner", "homePartnerId")
-                if input.home_partner_id else None)
+        home = (
+            require_node_id(input.home_partner_id, "Partner", "homePartnerId")
+            if input.home_partner_id
+            else None
+        )
         model = await customers.create_customer(
             session,
             principal=principal,
@@ -98,7 +117,7 @@ async def create_customer(info: Info, input: CreateCustomerInput) -> CreateCusto
         )
         return CreateCustomerSuccess(customer=Customer.from_view(present(model, principal)))
 
-    return await mutate(CreateCustomerPayload, work)  # type: ignore[no-any-return]
+    return await mutate(CreateCustomerPayload, work)
 
 
 _SIMPLE_FIELDS = {
@@ -141,9 +160,12 @@ async def update_customer(info: Info, input: UpdateCustomerInput) -> UpdateCusto
                     "cannot be removed",
                 )
         model = await customers.update_customer(
-            session, principal=principal, customer_id=key, expected_version=input.version,
+            session,
+            principal=principal,
+            customer_id=key,
+            expected_version=input.version,
             changes=customers.CustomerChanges(values),
         )
         return UpdateCustomerSuccess(customer=Customer.from_view(present(model, principal)))
 
-    return await mutate(UpdateCustomerPayload, work)  # type: ignore[no-any-return]
+    return await mutate(UpdateCustomerPayload, work)

@@ -39,21 +39,24 @@ def to_error_type(exc: DomainError) -> Any:
             problems=[FieldError(field=p.field, message=p.message) for p in exc.problems],
         )
     if isinstance(exc, NotFound):
-        return NotFoundError(message=exc.message, code=exc.code, entity=exc.entity,
-                             id=str(exc.key))
+        return NotFoundError(message=exc.message, code=exc.code, entity=exc.entity, id=str(exc.key))
     if isinstance(exc, Forbidden):
         return ForbiddenError(message=exc.message, code=exc.code)
     if isinstance(exc, Conflict):
-        return ConflictError(message=exc.message, code=exc.code,
-                             current_version=exc.current_version)
+        return ConflictError(
+            message=exc.message, code=exc.code, current_version=exc.current_version
+        )
     if isinstance(exc, InvalidTransition):
-        return InvalidTransitionError(message=exc.message, code=exc.code,
-                                      from_state=exc.from_state, to_state=exc.to_state)
+        return InvalidTransitionError(
+            message=exc.message, code=exc.code, from_state=exc.from_state, to_state=exc.to_state
+        )
     return None
 
 
 def _members(payload: Any) -> tuple[type, ...]:
-    union = typing.get_args(payload)[0] if typing.get_origin(payload) is typing.Annotated else payload
+    union = (
+        typing.get_args(payload)[0] if typing.get_origin(payload) is typing.Annotated else payload
+    )
     return typing.get_args(union) or (union,)
 
 

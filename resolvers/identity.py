@@ -30,16 +30,22 @@ async def create_oauth_client(
     principal = principal_of(info)
 
     async def work(session: Any) -> CreateOAuthClientSuccess:
-        partner_id = (require_node_id(input.partner_id, "Partner", "partnerId")
-                      if input.partner_id else None)
-        issued = await identity.create_client(
-            session, principal=principal, name=input.name, partner_id=partner_id,
-            roles=list(input.roles), scopes=list(input.scopes) if input.scopes is not None else None,
+        partner_id = (
+            require_node_id(input.partner_id, "Partner", "partnerId") if input.partner_id else None
         )
-        return CreateOAuthClientSuccess(client=OAuthClient.from_model(issued.client),
-                                        client_secret=issued.secret)
+        issued = await identity.create_client(
+            session,
+            principal=principal,
+            name=input.name,
+            partner_id=partner_id,
+            roles=list(input.roles),
+            scopes=list(input.scopes) if input.scopes is not None else None,
+        )
+        return CreateOAuthClientSuccess(
+            client=OAuthClient.from_model(issued.client), client_secret=issued.secret
+        )
 
-    return await mutate(CreateOAuthClientPayload, work)  # type: ignore[no-any-return]
+    return await mutate(CreateOAuthClientPayload, work)
 
 
 async def set_oauth_client_active(
@@ -53,4 +59,4 @@ async def set_oauth_client_active(
         )
         return SetOAuthClientActiveSuccess(client=OAuthClient.from_model(client))
 
-    return await mutate(SetOAuthClientActivePayload, work)  # type: ignore[no-any-return]
+    return await mutate(SetOAuthClientActivePayload, work)

@@ -40,3 +40,11 @@ class Loaders:
 
     def prime(self, loader: str, key: Any, value: Any) -> None:
         getattr(self, loader).prime(key, value)
+
+    async def prefetch_partners(self, session: AsyncSession, ids: set[uuid.UUID]) -> None:
+        """Load the partners a page refers to in the page's own session, so that each
+        item's ``partner`` field is a cache hit rather than a batch of its own."""
+        missing = [i for i in ids if self.partner.cache_map.get(i) is None]
+        if missing:
+            for key, partner in (await partners.get_many(session, missing)).items():
+                self.partner.prime(key, partner)

@@ -29,8 +29,9 @@ def selects(info: Info, name: str) -> bool:
 
 
 def to_connection(page: Page[M], convert: Callable[[M], N]) -> Connection[N]:
-    edges = [Edge(cursor=c, node=convert(item))
-             for item, c in zip(page.items, page.cursors, strict=True)]
+    edges = [
+        Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)
+    ]
     return Connection(
         edges=edges,
         page_info=relay.PageInfo(

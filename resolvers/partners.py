@@ -11,8 +11,7 @@ from schema.partners import Partner
 async def partners_list(info: Info, active_only: bool = False) -> list[Partner]:
     principal = principal_of(info)
     async with read_session() as session:
-        models = await partners.list_partners(session, principal=principal,
-                                              active_only=active_only)
+        models = await partners.list_partners(session, principal=principal, active_only=active_only)
     for model in models:
         info.context.loaders.partner.prime(model.id, model)
     return [Partner.from_model(m) for m in models]

@@ -19,12 +19,14 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.customers import Customer
 from schema.extensions import PhaseTracker, classify, make_auth_gate
 from schema.operations import PUBLIC_ROOT_FIELDS, Mutation, Query
 from schema.partners import Partner
+from schema.scalars import SCALAR_MAP
 
 log = logging.getLogger("trama.graphql")
 
@@ -97,4 +99,5 @@ def create_schema(
         mutation=Mutation,
         types=[Customer, Partner],
         extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

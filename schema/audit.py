@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,7 +14,7 @@ from schema.scalars import Long
 @strawberry.type(description="One link of the hash-chained audit trail.")
 class AuditRecord:
     id: strawberry.ID
-    seq: Long  # type: ignore[valid-type]
+    seq: Long
     occurred_at: datetime
     actor: str
     actor_kind: str
@@ -31,7 +32,7 @@ class AuditRecord:
     def from_model(cls, record: AuditRecordModel) -> AuditRecord:
         return cls(
             id=strawberry.ID(str(record.id)),
-            seq=record.seq,
+            seq=Long(record.seq),
             occurred_at=record.occurred_at,
             actor=record.actor,
             actor_kind=record.actor_kind,
@@ -39,8 +40,8 @@ class AuditRecord:
             action=record.action,
             entity_type=record.entity_type,
             entity_id=record.entity_id,
-            before=record.before,
-            after=record.after,
+            before=cast(JSON, record.before),
+            after=cast(JSON, record.after),
             request_id=record.request_id,
             prev_hash=record.prev_hash,
             hash=record.hash,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry import relay
@@ -18,16 +18,17 @@ from schema.common import Connection
 from schema.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from schema.partners import Partner
 
-NationalIdType = strawberry.enum(
+strawberry.enum(
     NationalIdTypeEnum,
     name="NationalIdType",
     description="Kinds of national identity or tax numbers, prefixed by country.",
 )
+NationalIdType: TypeAlias = NationalIdTypeEnum
 
 
 @strawberry.type(description="A national identity or tax number.")
 class NationalId:
-    type: NationalIdType  # type: ignore[valid-type]
+    type: NationalIdType
     number: str = strawberry.field(
         description="Printed form, or masked when you lack the `pii:read` scope."
     )
@@ -88,9 +89,15 @@ class Customer(relay.Node):
             email=view.email,
             phone=view.phone,
             address=Address(
-                line1=address.line1, line2=address.line2, city=address.city,
-                region=address.region, postal_code=address.postal_code, country=address.country,
-            ) if address else None,
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                region=address.region,
+                postal_code=address.postal_code,
+                country=address.country,
+            )
+            if address
+            else None,
             consents=Consents(
                 marketing=view.consent_marketing,
                 data_sharing=view.consent_data_sharing,
@@ -134,7 +141,7 @@ CustomerConnection = Connection[Customer]
 
 @strawberry.input
 class NationalIdInput:
-    type: NationalIdType  # type: ignore[valid-type]
+    type: NationalIdType
     number: str
 
 

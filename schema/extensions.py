@@ -28,18 +28,26 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL = "INTERNAL"
 
 #: Codes safe to show the client as they are (raised deliberately with a clear message).
-CLIENT_CODES = frozenset({
-    "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "VALIDATION", "CONFLICT",
-    "INVALID_TRANSITION", "BAD_REQUEST", "RATE_LIMITED", PARSE_FAILED, VALIDATION_FAILED,
-    BAD_USER_INPUT,
-})
+CLIENT_CODES = frozenset(
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "VALIDATION",
+        "CONFLICT",
+        "INVALID_TRANSITION",
+        "BAD_REQUEST",
+        "RATE_LIMITED",
+        PARSE_FAILED,
+        VALIDATION_FAILED,
+        BAD_USER_INPUT,
+    }
+)
 
 
 def root_field_names(document: Any, operation: OperationDefinitionNode) -> set[str]:
     """Names of the root fields an operation selects, looking through fragments."""
-    fragments = {
-        d.name.value: d for d in document.definitions if d.kind == "fragment_definition"
-    }
+    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
     names: set[str] = set()
     seen: set[str] = set()
 
@@ -86,8 +94,7 @@ def _operation(ctx: Any) -> OperationDefinitionNode | None:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if ctx.operation_name:
-        return next((o for o in operations if o.name and o.name.value == ctx.operation_name),
-                    None)
+        return next((o for o in operations if o.name and o.name.value == ctx.operation_name), None)
     return operations[0] if len(operations) == 1 else None
 
 
@@ -103,16 +110,21 @@ def classify(error: GraphQLError, *, phase: str, request_id: str | None) -> Grap
                 {"field": p.field, "message": p.message} for p in original.problems
             ]
         return _rebuild(error, original.message, extensions)
-    if isinstance(original, GraphQLError) and original.extensions.get("code") in CLIENT_CODES:
-        return _rebuild(error, original.message, {**extensions, **original.extensions})
+    if (
+        isinstance(original, GraphQLError)
+        and (original.extensions or {}).get("code") in CLIENT_CODES
+    ):
+        return _rebuild(error, original.message, {**extensions, **(original.extensions or {})})
     if original is None and extensions.get("code") in CLIENT_CODES:
         return error
     if isinstance(error, GraphQLSyntaxError):
         return _rebuild(error, error.message, {**extensions, "code": PARSE_FAILED})
     if error.path is None and phase == "validate" and original is None:
         return _rebuild(error, error.message, {**extensions, "code": VALIDATION_FAILED})
-    if error.path is None and phase == "execute" and (
-        original is None or error.message.startswith("Variable '$")
+    if (
+        error.path is None
+        and phase == "execute"
+        and (original is None or error.message.startswith("Variable '$"))
     ):
         # Raised by graphql-core before any resolver ran: variable values that do not
         # coerce, or an operation it cannot pick.

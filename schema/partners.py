@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import strawberry
 from strawberry import relay
@@ -15,7 +15,8 @@ from domain.shared.ids import parse_uuid
 from resolvers.context import principal_of
 from resolvers.ids import decode_node_id
 
-PartnerKind = strawberry.enum(PartnerKindEnum, name="PartnerKind")
+strawberry.enum(PartnerKindEnum, name="PartnerKind")
+PartnerKind: TypeAlias = PartnerKindEnum
 
 
 @strawberry.federation.type(keys=["id"], description="A member of the network.")
@@ -24,7 +25,7 @@ class Partner(relay.Node):
     code: str
     name: str
     country: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
-    kind: PartnerKind  # type: ignore[valid-type]
+    kind: PartnerKind
     active: bool
     created_at: datetime
     updated_at: datetime
@@ -61,4 +62,3 @@ class Partner(relay.Node):
         partners.ensure_can_read(principal_of(info))
         model = await info.context.loaders.partner.load(key)
         return cls.from_model(model) if model else None
-

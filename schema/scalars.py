@@ -1,20 +1,15 @@
-"""Custom scalars."""
+"""Custom scalars, registered with the schema through ``SCALAR_MAP``."""
 
 from __future__ import annotations
 
 from typing import NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 #: A 64-bit integer (sequence numbers, minor-unit amounts). Sent as a string so that
 #: JavaScript clients never lose precision; accepted as a string or an integer.
-Long = strawberry.scalar(
-    NewType("Long", int),
-    name="Long",
-    description="A 64-bit integer, serialised as a string to keep every digit.",
-    serialize=lambda v: str(int(v)),
-    parse_value=lambda v: _parse_long(v),
-)
+Long = NewType("Long", int)
 
 
 def _parse_long(value: object) -> int:
@@ -29,3 +24,13 @@ def _parse_long(value: object) -> int:
     if not -(2**63) <= number < 2**63:
         raise ValueError("Long is out of the 64-bit range")
     return number
+
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    Long: strawberry.scalar(
+        name="Long",
+        description="A 64-bit integer, serialised as a string to keep every digit.",
+        serialize=lambda v: str(int(v)),
+        parse_value=_parse_long,
+    ),
+}

@@ -51,7 +51,7 @@ class PartnerDirectory:
             async with self._lock:
                 if time.monotonic() - self._loaded_at >= self.miss_interval:
                     await self._load()
-        return getattr(self, table).get(key)  # type: ignore[no-any-return]
+        return getattr(self, table).get(key)
 
     async def by_code(self, code: str) -> _PartnerRef | None:
         return await self._lookup("_by_code", code)
@@ -64,8 +64,9 @@ class PartnerDirectory:
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, tokens: TokenService,
-                 directory: PartnerDirectory | None = None) -> None:
+    def __init__(
+        self, settings: Settings, tokens: TokenService, directory: PartnerDirectory | None = None
+    ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.partners = directory or PartnerDirectory()

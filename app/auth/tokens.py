@@ -60,8 +60,9 @@ def _unverified_part(token: str, index: int) -> dict[str, Any]:
 
 
 class TokenService:
-    def __init__(self, settings: Settings, keys: KeyStore,
-                 http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, settings: Settings, keys: KeyStore, http: httpx.AsyncClient | None = None
+    ) -> None:
         self.settings = settings
         self.keys = keys
         self.issuer = settings.effective_issuer
@@ -105,8 +106,9 @@ class TokenService:
         if client_id:
             claims.update({"client_id": client_id, "azp": client_id, "idtyp": "app"})
         key = self.keys.signing_key
-        token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key,
-                           algorithms=[ALGORITHM])
+        token = jwt.encode(
+            {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=[ALGORITHM]
+        )
         return token, lifetime
 
     # validating ---------------------------------------------------------------------------
@@ -161,9 +163,7 @@ class TokenService:
     async def _keys_for(self, entry: _IssuerKeys, kid: object) -> jwk.KeySet:
         now = time.monotonic()
         fresh = entry.key_set is not None and now - entry.fetched_at < self.settings.jwks_cache_ttl
-        known = entry.key_set is not None and any(
-            k.kid == kid for k in entry.key_set.keys
-        )
+        known = entry.key_set is not None and any(k.kid == kid for k in entry.key_set.keys)
         if fresh and (known or kid is None):
             assert entry.key_set is not None
             return entry.key_set
@@ -188,8 +188,9 @@ class TokenService:
             entry.fetched_at = time.monotonic()
             log.info("fetched JWKS", extra={"issuer": entry.config.issuer, "keys": len(keys)})
         except (httpx.HTTPError, ValueError, jose_errors.JoseError) as exc:
-            log.warning("JWKS fetch failed", extra={"issuer": entry.config.issuer,
-                                                    "error": repr(exc)})
+            log.warning(
+                "JWKS fetch failed", extra={"issuer": entry.config.issuer, "error": repr(exc)}
+            )
             entry.fetched_at = time.monotonic()
         finally:
             if self._http is None:

@@ -11,9 +11,11 @@ from domain.partners.models import COUNTRIES
 from domain.shared.errors import Problems
 from domain.shared.text import clean_name
 
-_NAME = re.compile(r"^[^\W\d_]+(?:[ '’.\-][^\W\d_]+)*\.?$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_NAME = re.compile(r"^[^\W\d_]+(?:[ '\u2019.\-][^\W\d_]+)*\.?$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _PAN_LIKE = re.compile(r"(?:\d[ -]?){13,19}")
 
 
@@ -72,8 +74,9 @@ def phone(problems: Problems, field: str, value: str | None, default_country: st
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _line(problems: Problems, field: str, value: str | None, *, required: bool,
-          limit: int) -> str | None:
+def _line(
+    problems: Problems, field: str, value: str | None, *, required: bool, limit: int
+) -> str | None:
     text = clean_name(value or "")
     if not text:
         if required:
@@ -97,7 +100,8 @@ def address(problems: Problems, field: str, value: Address | None) -> Address | 
         line2=_line(problems, f"{field}.line2", value.line2, required=False, limit=200),
         city=_line(problems, f"{field}.city", value.city, required=True, limit=100) or "",
         region=_line(problems, f"{field}.region", value.region, required=False, limit=100),
-        postal_code=_line(problems, f"{field}.postalCode", value.postal_code, required=False,
-                          limit=20),
+        postal_code=_line(
+            problems, f"{field}.postalCode", value.postal_code, required=False, limit=20
+        ),
         country=country,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,12 +17,14 @@ from domain.customers.models import Customer
 from domain.customers.rules import Address
 from domain.partners.models import Partner
 from domain.shared import audit, national_ids
-from domain.shared.ids import uuid7
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
+from domain.shared.ids import uuid7
+from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
 from domain.shared.principal import Principal, Role, Scope
 from domain.shared.text import fold, like_escape
 from domain.shared.time import utcnow
+from domain.shared.types import UUIDType
 
 _CURSOR_TAG = "customers.v1"
 
@@ -47,9 +50,22 @@ def _may_correct_identity(principal: Principal) -> bool:
 
 # --- snapshots ------------------------------------------------------------------------------
 _SNAPSHOT_FIELDS = (
-    "national_id_type", "national_id", "given_names", "family_names", "email", "phone",
-    "address_line1", "address_line2", "city", "region", "postal_code", "address_country",
-    "consent_marketing", "consent_data_sharing", "home_partner_id", "version",
+    "national_id_type",
+    "national_id",
+    "given_names",
+    "family_names",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "address_country",
+    "consent_marketing",
+    "consent_data_sharing",
+    "home_partner_id",
+    "version",
 )
 
 
@@ -65,7 +81,7 @@ def _sort_name(given: str, family: str) -> str:
 async def get_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Customer]:
     if not ids:
         return {}
-    rows = await session.execute(sa.select(Customer).where(Customer.id.in_(ids)))  # type: ignore[attr-defined]
+    rows = await session.execute(sa.select(Customer).where(col(Customer.id).in_(ids)))
     return {c.id: c for c in rows.scalars().all()}
 
 
@@ -89,8 +105,8 @@ async def find_by_national_id(
         raise ValidationFailed.on("number", str(exc)) from None
     rows = await session.execute(
         sa.select(Customer).where(
-            Customer.national_id_type == nid.type.value,  # type: ignore[arg-type]
-            Customer.national_id == nid.number,  # type: ignore[arg-type]
+            col(Customer.national_id_type) == nid.type.value,
+            col(Customer.national_id) == nid.number,
         )
     )
     return rows.scalars().first()
@@ -102,12 +118,9 @@ def _search_filter(text: str | None) -> list[sa.ColumnElement[bool]]:
     text = text.strip()[:100]
     if national_ids.looks_like_national_id(text):
         compact = "".join(ch for ch in text if ch.isalnum()).upper()
-        return [Customer.national_id.like(like_escape(compact) + "%", escape="\\")]  # type: ignore[attr-defined]
+        return [col(Customer.national_id).like(like_escape(compact) + "%", escape="\\")]
     words = [w for w in fold(text).split(" ") if w][:6]
-    return [
-        Customer.sort_name.like("%" + like_escape(w) + "%", escape="\\")  # type: ignore[attr-defined]
-        for w in words
-    ]
+    return [col(Customer.sort_name).like("%" + like_escape(w) + "%", escape="\\") for w in words]
 
 
 async def search_customers(
@@ -129,10 +142,13 @@ async def search_customers(
             last_id = uuid.UUID(str(raw_id))
         except ValueError:
             raise ValidationFailed.on("after", "this cursor is not valid") from None
+        if not isinstance(sort_name, str):
+            raise ValidationFailed.on("after", "this cursor is not valid")
         stmt = stmt.where(
-            sa.tuple_(Customer.sort_name, Customer.id) > sa.tuple_(sa.literal(sort_name), sa.literal(last_id, type_=Customer.__table__.c.id.type))  # type: ignore[attr-defined]
+            sa.tuple_(col(Customer.sort_name), col(Customer.id))
+            > sa.tuple_(sa.literal(sort_name), sa.literal(last_id, type_=UUIDType))
         )
-    stmt = stmt.order_by(Customer.sort_name, Customer.id).limit(limit + 1)  # type: ignore[arg-type]
+    stmt = stmt.order_by(col(Customer.sort_name), col(Customer.id)).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars().all())
     has_next = len(rows) > limit
     items = rows[:limit]
@@ -179,9 +195,9 @@ async def _home_partner(
 async def _ensure_unique_national_id(
     session: AsyncSession, id_type: str, number: str, exclude: uuid.UUID | None = None
 ) -> None:
-    stmt = sa.select(Customer.id).where(
-        Customer.national_id_type == id_type,  # type: ignore[arg-type]
-        Customer.national_id == number,  # type: ignore[arg-type]
+    stmt = sa.select(col(Customer.id)).where(
+        col(Customer.national_id_type) == id_type,
+        col(Customer.national_id) == number,
     )
     existing = (await session.execute(stmt)).scalar()
     if existing is not None and existing != exclude:
@@ -278,7 +294,7 @@ async def update_customer(
     changes: CustomerChanges,
 ) -> Customer:
     ensure_can_write(principal)
-    stmt = sa.select(Customer).where(Customer.id == customer_id).with_for_update()  # type: ignore[arg-type]
+    stmt = sa.select(Customer).where(col(Customer.id) == customer_id).with_for_update()
     customer = (await session.execute(stmt)).scalars().first()
     if customer is None:
         raise NotFound("Customer", customer_id)
@@ -396,9 +412,9 @@ async def import_customers(
     if partner is None or not partner.active:
         raise ValidationFailed.on("homePartnerId", "is not an active partner")
     result = ImportResult()
-    table = Customer.__table__  # type: ignore[attr-defined]
+    table = table_of(Customer)
     for start in range(0, len(drafts), batch_size):
-        chunk = drafts[start:start + batch_size]
+        chunk = drafts[start : start + batch_size]
         rows: list[dict[str, Any]] = []
         for offset, draft in enumerate(chunk):
             row = _validated_row(draft, home_partner_id)
@@ -433,8 +449,11 @@ async def import_customers(
             action="customers.import",
             entity_type="Partner",
             entity_id=home_partner_id,
-            after={"inserted": result.inserted, "already_present": result.already_present,
-                   "rejected": len(result.rejected)},
+            after={
+                "inserted": result.inserted,
+                "already_present": result.already_present,
+                "rejected": len(result.rejected),
+            },
         )
     return result
 
@@ -479,4 +498,4 @@ def _validated_row(draft: CustomerDraft, home_partner_id: uuid.UUID) -> dict[str
 
 
 async def any_customer(session: AsyncSession) -> bool:
-    return (await session.execute(sa.select(Customer.id).limit(1))).first() is not None
+    return (await session.execute(sa.select(col(Customer.id)).limit(1))).first() is not None

@@ -41,8 +41,13 @@ def verify_secret(secret: str, stored: str) -> bool:
             return False
         expected = _unb64(digest)
         actual = hashlib.scrypt(
-            secret.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
-            dklen=len(expected), maxmem=128 * 1024 * 1024,
+            secret.encode(),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=128 * 1024 * 1024,
         )
     except (ValueError, TypeError):
         return False

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identity import secrets
@@ -14,8 +15,14 @@ from domain.identity.models import OAuthClient, User
 from domain.partners.models import Partner
 from domain.shared import audit
 from domain.shared.errors import Forbidden, NotFound, Problems
-from domain.shared.principal import PARTNER_ROLES, Role, Scope, allowed_scopes, parse_roles
-from domain.shared.principal import Principal
+from domain.shared.principal import (
+    PARTNER_ROLES,
+    Principal,
+    Role,
+    Scope,
+    allowed_scopes,
+    parse_roles,
+)
 from domain.shared.time import utcnow
 
 
@@ -37,8 +44,9 @@ def _check_roles(problems: Problems, roles: list[str], partner: Partner | None) 
     return sorted(parsed)
 
 
-async def _partner(session: AsyncSession, problems: Problems,
-                   partner_id: uuid.UUID | None) -> Partner | None:
+async def _partner(
+    session: AsyncSession, problems: Problems, partner_id: uuid.UUID | None
+) -> Partner | None:
     if partner_id is None:
         return None
     partner = await session.get(Partner, partner_id)
@@ -87,8 +95,13 @@ async def create_client(
         action="clients.create",
         entity_type="OAuthClient",
         entity_id=client.id,
-        after={"client_id": client.client_id, "name": client.name, "partner_id": client.partner_id,
-               "roles": client.roles, "scopes": client.scopes},
+        after={
+            "client_id": client.client_id,
+            "name": client.name,
+            "partner_id": client.partner_id,
+            "roles": client.roles,
+            "scopes": client.scopes,
+        },
     )
     return IssuedClient(client=client, secret=secret)
 
@@ -98,7 +111,7 @@ async def authenticate_client(
 ) -> OAuthClient | None:
     """The active client with this id and secret, or ``None``; takes as long either way."""
     rows = await session.execute(
-        sa.select(OAuthClient).where(OAuthClient.client_id == client_id[:64])  # type: ignore[arg-type]
+        sa.select(OAuthClient).where(col(OAuthClient.client_id) == client_id[:64])
     )
     client = rows.scalars().first()
     stored = client.secret_hash if client else secrets.dummy_hash()
@@ -116,7 +129,7 @@ async def set_client_active(
     if not (principal.is_admin or principal.has_scope(Scope.CLIENTS_MANAGE)):
         raise Forbidden("only administrators can manage clients")
     rows = await session.execute(
-        sa.select(OAuthClient).where(OAuthClient.client_id == client_id)  # type: ignore[arg-type]
+        sa.select(OAuthClient).where(col(OAuthClient.client_id) == client_id)
     )
     client = rows.scalars().first()
     if client is None:
@@ -125,10 +138,13 @@ async def set_client_active(
         client.active = active
         await session.flush()
         audit.record(
-            session, principal=principal,
+            session,
+            principal=principal,
             action="clients.enable" if active else "clients.disable",
-            entity_type="OAuthClient", entity_id=client.id,
-            before={"active": not active}, after={"active": active},
+            entity_type="OAuthClient",
+            entity_id=client.id,
+            before={"active": not active},
+            after={"active": active},
         )
     return client
 
@@ -151,13 +167,23 @@ async def create_user(
     if not subject.strip():
         problems.add("subject", "is required")
     problems.raise_if_any()
-    user = User(subject=subject.strip(), display_name=display_name.strip(), email=email.strip(),
-                partner_id=partner.id if partner else None, roles=[r.value for r in parsed])
+    user = User(
+        subject=subject.strip(),
+        display_name=display_name.strip(),
+        email=email.strip(),
+        partner_id=partner.id if partner else None,
+        roles=[r.value for r in parsed],
+    )
     session.add(user)
     await session.flush()
-    audit.record(session, principal=principal, action="users.create", entity_type="User",
-                 entity_id=user.id, after={"subject": user.subject, "roles": user.roles,
-                                           "partner_id": user.partner_id})
+    audit.record(
+        session,
+        principal=principal,
+        action="users.create",
+        entity_type="User",
+        entity_id=user.id,
+        after={"subject": user.subject, "roles": user.roles, "partner_id": user.partner_id},
+    )
     return user
 
 
@@ -165,10 +191,10 @@ async def find_user(
     session: AsyncSession, *, partner_id: uuid.UUID | None, role: Role
 ) -> User | None:
     """The first active directory user of a partner holding ``role`` (for dev tokens)."""
-    stmt = sa.select(User).where(User.active.is_(True))  # type: ignore[attr-defined]
+    stmt = sa.select(User).where(col(User.active).is_(True))
     stmt = stmt.where(
-        User.partner_id.is_(None) if partner_id is None else User.partner_id == partner_id  # type: ignore[union-attr]
-    ).order_by(User.subject)  # type: ignore[arg-type]
+        col(User.partner_id).is_(None) if partner_id is None else col(User.partner_id) == partner_id
+    ).order_by(col(User.subject))
     for user in (await session.execute(stmt)).scalars().all():
         if role.value in user.roles:
             return user
@@ -176,5 +202,12 @@ async def find_user(
 
 
 async def find_user_by_subject(session: AsyncSession, subject: str) -> User | None:
-    rows = await session.execute(sa.select(User).where(User.subject == subject))  # type: ignore[arg-type]
+    rows = await session.execute(sa.select(User).where(col(User.subject) == subject))
     return rows.scalars().first()
+
+
+async def clients_of(session: AsyncSession, *, partner_id: uuid.UUID) -> list[OAuthClient]:
+    rows = await session.execute(
+        sa.select(OAuthClient).where(col(OAuthClient.partner_id) == partner_id)
+    )
+    return list(rows.scalars().all())

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.partners.models import COUNTRIES, Partner, PartnerKind
@@ -38,9 +39,9 @@ async def list_partners(
     session: AsyncSession, *, principal: Principal, active_only: bool = False
 ) -> list[Partner]:
     ensure_can_read(principal)
-    stmt = sa.select(Partner).order_by(Partner.code)  # type: ignore[arg-type]
+    stmt = sa.select(Partner).order_by(col(Partner.code))
     if active_only:
-        stmt = stmt.where(Partner.active.is_(True))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Partner.active).is_(True))
     return list((await session.execute(stmt)).scalars().all())
 
 
@@ -48,19 +49,17 @@ async def get_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid
     """Partners by id, for loaders (visibility is checked by the caller's query)."""
     if not ids:
         return {}
-    rows = await session.execute(sa.select(Partner).where(Partner.id.in_(ids)))  # type: ignore[attr-defined]
+    rows = await session.execute(sa.select(Partner).where(col(Partner.id).in_(ids)))
     return {p.id: p for p in rows.scalars().all()}
 
 
 async def find_by_code(session: AsyncSession, code: str) -> Partner | None:
-    rows = await session.execute(sa.select(Partner).where(Partner.code == code))  # type: ignore[arg-type]
+    rows = await session.execute(sa.select(Partner).where(col(Partner.code) == code))
     return rows.scalars().first()
 
 
 async def find_by_tenant(session: AsyncSession, tenant_id: str) -> Partner | None:
-    rows = await session.execute(
-        sa.select(Partner).where(Partner.tenant_id == tenant_id)  # type: ignore[arg-type]
-    )
+    rows = await session.execute(sa.select(Partner).where(col(Partner.tenant_id) == tenant_id))
     return rows.scalars().first()
 
 
@@ -95,8 +94,9 @@ async def create_partner(
         raise ValidationFailed.on("code", f"partner {code} already exists")
     if tenant_id and await find_by_tenant(session, tenant_id):
         raise ValidationFailed.on("tenantId", "this tenant already belongs to a partner")
-    partner = Partner(code=code, name=name, country=country, kind=PartnerKind(kind),
-                      tenant_id=tenant_id or None)
+    partner = Partner(
+        code=code, name=name, country=country, kind=PartnerKind(kind), tenant_id=tenant_id or None
+    )
     session.add(partner)
     await session.flush()
     audit.record(

@@ -21,13 +21,14 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field
 
 from domain.shared.context import current_request_id
 from domain.shared.errors import Forbidden, ValidationFailed
 from domain.shared.ids import uuid7
-from domain.shared.models import SQLModel
+from domain.shared.models import SQLModel, table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
 from domain.shared.principal import Principal, Scope
 from domain.shared.time import ensure_utc, isoformat, utcnow
@@ -182,7 +183,7 @@ async def seal(session: AsyncSession) -> int:
     await session.flush()
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))
-    table = AuditRecord.__table__  # type: ignore[attr-defined]
+    table = table_of(AuditRecord)
     head = (
         await session.execute(
             sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
@@ -215,7 +216,7 @@ class VerifyResult:
 
 async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyResult:
     """Walk the whole chain in order and report the first record that does not fit."""
-    table = AuditRecord.__table__  # type: ignore[attr-defined]
+    table = table_of(AuditRecord)
     prev = GENESIS
     expected_seq = 1
     checked = 0
@@ -274,13 +275,13 @@ async def trail(
 ) -> Page[AuditRecord]:
     """Records about one entity, oldest first, for administrators."""
     ensure_can_read(principal)
-    stmt = sa.select(AuditRecord).where(AuditRecord.entity_id == entity_id)  # type: ignore[arg-type]
+    stmt = sa.select(AuditRecord).where(col(AuditRecord.entity_id) == entity_id)
     if after:
         (value,) = decode_cursor(after, _CURSOR_TAG, 1)
         if not isinstance(value, int):
             raise ValidationFailed.on("after", "this cursor is not valid")
-        stmt = stmt.where(AuditRecord.seq > value)  # type: ignore[arg-type]
-    stmt = stmt.order_by(AuditRecord.seq).limit(limit + 1)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditRecord.seq) > value)
+    stmt = stmt.order_by(col(AuditRecord.seq)).limit(limit + 1)
     rows = list((await session.execute(stmt)).scalars().all())
     items = rows[:limit]
     return Page(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
@@ -40,9 +41,16 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """Parse a UUID written by a client; ``None`` when it is not one."""
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, AttributeError, TypeError):
+_UUID_TEXT = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$",
+    re.ASCII,
+)
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    """Parse a UUID a client wrote (hex, hyphens optional); ``None`` when it is not one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str) or not _UUID_TEXT.match(value):
         return None
+    return uuid.UUID(value)

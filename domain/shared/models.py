@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION = {
@@ -16,4 +17,12 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 metadata = SQLModel.metadata
 
-__all__ = ["NAMING_CONVENTION", "SQLModel", "metadata"]
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a SQLModel class (for set-based statements)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, sa.Table)
+    return table
+
+
+__all__ = ["NAMING_CONVENTION", "SQLModel", "metadata", "table_of"]

@@ -7,9 +7,18 @@ always add up to the whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
+from fractions import Fraction
 
 #: Minor-unit exponent per supported currency (CLF is the Unidad de Fomento, 4 decimals).
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -25,6 +34,31 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 
 class MoneyError(ValueError):
     """An amount or currency that cannot be represented exactly."""
+
+
+#: No amount in the network comes near 10^30 major units; larger input is a mistake.
+MAX_MAJOR_DIGITS = 30
+
+_PLAIN_DECIMAL = re.compile(r"^[+-]?[0-9]{1,40}(?:\.[0-9]{1,40})?$", re.ASCII)
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _wide(*values: Decimal) -> Context:
+    """A context that holds the exact result of one product of ``values``."""
+    digits = sum(len(v.as_tuple().digits) for v in values) + 8
+    return Context(prec=max(digits, 40), Emax=10**6, Emin=-(10**6),
+                   traps=[InvalidOperation, Overflow, Inexact])
+
+
+def _round_to_int(value: Decimal, rounding: str) -> int:
+    """Round an exact decimal to an integer, once, with ``rounding``."""
+    context = Context(prec=max(len(value.as_tuple().digits), 1) + 2, Emax=10**6,
+                      Emin=-(10**6), traps=[InvalidOperation, Overflow])
+    return int(value.quantize(Decimal(1), rounding=rounding, context=context))
 
 
 def exponent(currency: str) -> int:
@@ -51,36 +85,64 @@ class Money:
 
     @classmethod
     def parse(cls, value: str | Decimal | int, currency: str) -> Money:
-        """Exact conversion of a major-unit amount ("1234.50"); refuses extra decimals."""
+        """Exact conversion of a major-unit amount ("1234.50"); refuses extra decimals.
+
+        Strings must be plain ASCII decimals (``-1234.50``). The conversion is integer
+        arithmetic on the digits, so no context precision applies. Floats are refused:
+        they have already lost the exact value.
+        """
         exp = exponent(currency)
-        try:
-            dec = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-        except InvalidOperation:
-            raise MoneyError(f"{value!r} is not a decimal amount") from None
-        if not dec.is_finite():
-            raise MoneyError(f"{value!r} is not a finite amount")
-        scaled = dec.scaleb(exp)
-        if scaled != scaled.to_integral_value():
+        if isinstance(value, float | bool):
+            raise MoneyError("pass amounts as strings or Decimals, never floats")
+        if isinstance(value, int):
+            value = Decimal(value)
+        elif isinstance(value, str):
+            text = value.strip()
+            if not _PLAIN_DECIMAL.match(text):
+                raise MoneyError(f"{_show(value)} is not a plain decimal amount like 1234.50")
+            value = Decimal(text)
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise MoneyError(f"{value!r} is not a finite decimal amount")
+        sign, digit_tuple, dec_exp = value.as_tuple()
+        assert isinstance(dec_exp, int)
+        digits = list(digit_tuple)
+        while len(digits) > 1 and digits[-1] == 0:  # 1.000 is 1: drop the trailing zeros
+            digits.pop()
+            dec_exp += 1
+        if digits == [0]:
+            return cls(0, currency)
+        if len(digits) + dec_exp > MAX_MAJOR_DIGITS:
+            raise MoneyError(f"{value} is too large an amount")
+        if -dec_exp > exp:
             raise MoneyError(f"{currency} has {exp} decimals; {value} has more")
-        return cls(int(scaled), currency)
+        mantissa = int("".join(map(str, digits)))
+        minor = mantissa * 10 ** (dec_exp + exp)
+        return cls(-minor if sign else minor, currency)
 
     @classmethod
     def from_decimal(cls, value: Decimal, currency: str, *, rounding: str) -> Money:
-        """Round a computed major-unit amount to the minor unit with an explicit mode."""
+        """Round a computed major-unit amount to the minor unit with an explicit mode.
+
+        The rounding happens once, in a context wide enough to hold every digit.
+        """
         exp = exponent(currency)
-        with localcontext() as ctx:
-            ctx.prec = 50
-            scaled = value.scaleb(exp).quantize(Decimal(1), rounding=rounding)
-        return cls(int(scaled), currency)
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise MoneyError(f"{value!r} is not a finite decimal amount")
+        if value.adjusted() >= MAX_MAJOR_DIGITS:
+            raise MoneyError(f"{value} is too large an amount")
+        return cls(_round_to_int(value.scaleb(exp, _wide(value)), rounding), currency)
 
     # views -------------------------------------------------------------------------------
     def to_decimal(self) -> Decimal:
-        return Decimal(self.amount).scaleb(-exponent(self.currency))
+        """Exact: built from the digits, not computed in a context."""
+        return Decimal(self.format())
 
     def format(self) -> str:
         """Major units with exactly the currency's decimals ("1234.50", "15000")."""
         exp = exponent(self.currency)
-        return f"{self.to_decimal():.{exp}f}"
+        sign = "-" if self.amount < 0 else ""
+        whole, frac = divmod(abs(self.amount), 10**exp)
+        return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
 
     def __str__(self) -> str:
         return f"{self.format()} {self.currency}"
@@ -124,10 +186,13 @@ class Money:
 
     def times(self, factor: Decimal, *, rounding: str = ROUND_HALF_EVEN) -> Money:
         """Multiply by a rate or factor, rounding once to the minor unit."""
-        with localcontext() as ctx:
-            ctx.prec = 50
-            product = Decimal(self.amount) * factor
-            return Money(int(product.quantize(Decimal(1), rounding=rounding)), self.currency)
+        if not isinstance(factor, Decimal) or not factor.is_finite():
+            raise MoneyError(f"{factor!r} is not a finite decimal factor")
+        amount = Decimal(self.amount)
+        exact = amount.fma(factor, 0, _wide(amount, factor))
+        if exact.adjusted() >= MAX_MAJOR_DIGITS + 10:
+            raise MoneyError(f"{self} × {factor} is out of range")
+        return Money(_round_to_int(exact, rounding), self.currency)
 
     def allocate(self, weights: Sequence[int | Decimal]) -> list[Money]:
         """Split into parts proportional to ``weights`` that sum exactly to ``self``.
@@ -140,21 +205,25 @@ class Money:
 
 
 def allocate_int(total: int, weights: Sequence[int | Decimal]) -> list[int]:
+    """Largest-remainder split of an integer, in exact rational arithmetic."""
     if not weights:
         raise MoneyError("allocation needs at least one weight")
-    dec_weights = [Decimal(w) for w in weights]
-    if any(w < 0 for w in dec_weights):
+    if any(not isinstance(w, int | Decimal) or isinstance(w, bool) for w in weights):
+        raise MoneyError("allocation weights must be integers or Decimals")
+    try:
+        exact_weights = [Fraction(w) for w in weights]
+    except (ValueError, OverflowError):
+        raise MoneyError("allocation weights must be finite numbers") from None
+    if any(w < 0 for w in exact_weights):
         raise MoneyError("allocation weights cannot be negative")
-    weight_sum = sum(dec_weights, Decimal(0))
+    weight_sum = sum(exact_weights, Fraction(0))
     if weight_sum == 0:
         raise MoneyError("allocation weights sum to zero")
     sign = -1 if total < 0 else 1
     magnitude = abs(total)
-    with localcontext() as ctx:
-        ctx.prec = 60
-        exact = [Decimal(magnitude) * w / weight_sum for w in dec_weights]
-        floors = [int(e.to_integral_value(rounding="ROUND_FLOOR")) for e in exact]
-        remainders = [e - f for e, f in zip(exact, floors, strict=True)]
+    shares = [magnitude * w / weight_sum for w in exact_weights]
+    floors = [s.numerator // s.denominator for s in shares]
+    remainders = [s - f for s, f in zip(shares, floors, strict=True)]
     leftover = magnitude - sum(floors)
     order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
     for i in order[:leftover]:

@@ -41,8 +41,9 @@ class NationalIdType(StrEnum):
 
 
 class InvalidNationalId(ValueError):
-    def __init__(self, id_type: NationalIdType, reason: str) -> None:
-        super().__init__(f"not a valid {id_type.value}: {reason}")
+    def __init__(self, id_type: NationalIdType | str, reason: str) -> None:
+        name = id_type.value if isinstance(id_type, NationalIdType) else "national ID"
+        super().__init__(f"not a valid {name}: {reason}")
         self.id_type = id_type
         self.reason = reason
 
@@ -76,15 +77,25 @@ def _ar_cuil(number: str) -> str:
 
 
 def _pe_dni(number: str) -> str:
-    # The DNI carries the CUI; the ninth (check) digit is optional on the card.
-    return pe_cui.validate(number)
+    # The DNI carries the CUI; the ninth (check) digit is optional on the card. It is
+    # checked when given and then dropped, so one person has one compact form.
+    return pe_cui.validate(number)[:8]
+
+
+def _without_leading_zeros(validate: Callable[[str], str]) -> Callable[[str], str]:
+    # "01.234.567" and "1.234.567" are the same document: store it one way only, and
+    # the form without padding must be valid on its own.
+    def check(number: str) -> str:
+        return validate(validate(number).lstrip("0"))
+
+    return check
 
 
 _VALIDATORS: dict[NationalIdType, Callable[[str], str]] = {
-    NationalIdType.CL_RUT: cl_rut.validate,
+    NationalIdType.CL_RUT: _without_leading_zeros(cl_rut.validate),
     NationalIdType.AR_CUIT: ar_cuit.validate,
     NationalIdType.AR_CUIL: _ar_cuil,
-    NationalIdType.AR_DNI: ar_dni.validate,
+    NationalIdType.AR_DNI: _without_leading_zeros(ar_dni.validate),
     NationalIdType.MX_RFC: lambda n: mx_rfc.validate(n, validate_check_digits=True),
     NationalIdType.MX_CURP: mx_curp.validate,
     NationalIdType.CO_NIT: co_nit.validate,
@@ -109,7 +120,7 @@ _REASONS: dict[type[Exception], str] = {
 }
 
 _MAX_INPUT = 40
-_SAFE = re.compile(r"^[0-9A-Za-zÑñ .\-/]+$")
+_SAFE = re.compile(r"^[0-9A-Za-zÑñ& .\-/]+$")
 
 
 def parse(id_type: NationalIdType | str, number: str) -> NationalId:
@@ -117,7 +128,7 @@ def parse(id_type: NationalIdType | str, number: str) -> NationalId:
     try:
         kind = NationalIdType(id_type)
     except ValueError:
-        raise InvalidNationalId(NationalIdType.CL_RUT, f"unknown type {id_type!r}") from None
+        raise InvalidNationalId(str(id_type), f"unknown type {str(id_type)[:20]!r}") from None
     raw = (number or "").strip()
     if not raw:
         raise InvalidNationalId(kind, "it is empty")
@@ -130,6 +141,8 @@ def parse(id_type: NationalIdType | str, number: str) -> NationalId:
             (text for cls, text in _REASONS.items() if isinstance(exc, cls)), "it is not valid"
         )
         raise InvalidNationalId(kind, reason) from None
+    if not compact.strip("0"):
+        raise InvalidNationalId(kind, "it is all zeros")
     return NationalId(kind, compact.upper())
 
 
@@ -139,7 +152,7 @@ def display(id_type: NationalIdType, compact: str) -> str:
 
 
 def mask(id_type: NationalIdType, compact: str) -> str:
-    """Keep the last three characters, hide the rest (``•••••678-5`` style for RUT)."""
+    """Keep the last three letters or digits, hide the rest: ``••.•••.•78-5``."""
     shown = display(id_type, compact)
     keep = 3
     visible = 0
@@ -156,7 +169,11 @@ def mask(id_type: NationalIdType, compact: str) -> str:
     return "".join(reversed(out))
 
 
+_MX_ID = re.compile(r"^[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3,8}$")
+
+
 def looks_like_national_id(text: str) -> bool:
     """True when ``text`` has the shape of an ID number rather than a name."""
-    digits = sum(ch.isdigit() for ch in text)
-    return digits >= 5 and digits >= len(clean(text, " .-/")) // 2
+    compact = clean(text, " .-/").upper()
+    digits = sum(ch.isdigit() for ch in compact)
+    return (digits >= 5 and digits >= len(compact) // 2) or bool(_MX_ID.match(compact))

@@ -29,10 +29,13 @@ def encode_cursor(tag: str, *values: str | int | None) -> str:
 
 
 def decode_cursor(cursor: str, tag: str, arity: int, *, field: str = "after") -> list[object]:
-    """The values packed in ``cursor``; a cursor from another list or a forged one is refused."""
+    """The values packed in ``cursor``. A malformed cursor, or one from another list, is
+    refused. Cursors are not secret: they only encode the sort key of the last row."""
+    if not isinstance(cursor, str) or len(cursor) > 1000:
+        raise ValidationFailed.on(field, "this cursor is not valid")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        data = orjson.loads(base64.b64decode(padded.encode(), altchars=b"-_", validate=True))
     except (binascii.Error, orjson.JSONDecodeError, ValueError, UnicodeError):
         raise ValidationFailed.on(field, "this cursor is not valid") from None
     if not isinstance(data, list) or len(data) != arity + 1 or data[0] != tag:

@@ -21,5 +21,6 @@ def ensure_utc(value: datetime) -> datetime:
 
 
 def isoformat(value: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` suffix and microseconds kept."""
-    return ensure_utc(value).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a ``Z`` suffix and always six fractional digits, so that the
+    text sorts like the instants it names."""
+    return ensure_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")

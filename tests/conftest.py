@@ -1,0 +1,241 @@
+"""Test harness: every test gets its own database, copied from a migrated, seeded template.
+
+SQLite (the default) copies a file; with ``TRAMA_TEST_DATABASE_URL`` set to a Postgres
+database, that database becomes the template and each test gets ``CREATE DATABASE …
+TEMPLATE``. ``TRAMA_TEST_REDIS_URL`` points the Redis-backed parts at a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from app.auth.keys import KeyStore
+from app.cli import migrate
+from app.db import Database, close_database, init_database
+from app.main import create_app
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+
+TEST_DB_URL = os.environ.get("TRAMA_TEST_DATABASE_URL", "").strip()
+TEST_REDIS_URL = os.environ.get("TRAMA_TEST_REDIS_URL", "").strip()
+IS_POSTGRES = TEST_DB_URL.startswith("postgresql")
+SEED_CUSTOMERS = 60
+
+
+def _pg_admin_dsn(url: str) -> tuple[str, str]:
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    return admin.render_as_string(hide_password=False), parsed.database or ""
+
+
+class DatabaseFactory:
+    """Makes a fresh copy of the template database for each test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.template_url = ""
+
+    async def prepare(self, settings_for: Callable[[str], Settings]) -> None:
+        from app import seed
+
+        if IS_POSTGRES:
+            self.template_url = TEST_DB_URL
+        else:
+            self.template_url = f"sqlite+aiosqlite:///{self.tmp / 'template.db'}"
+        await asyncio.to_thread(migrate, self.template_url)
+        init_database(self.template_url)
+        try:
+            await seed.seed(customers_count=SEED_CUSTOMERS, var_dir=self.tmp)
+        finally:
+            await close_database()
+
+    async def create(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        if IS_POSTGRES:
+            admin, template = _pg_admin_dsn(self.template_url)
+            conn = await asyncpg.connect(admin)
+            try:
+                await conn.execute(f'CREATE DATABASE "{template}_{name}" TEMPLATE "{template}"')
+            finally:
+                await conn.close()
+            return str(
+                make_url(self.template_url)
+                .set(database=f"{template}_{name}")
+                .render_as_string(hide_password=False)
+            )
+        path = self.tmp / f"{name}.db"
+        shutil.copyfile(self.tmp / "template.db", path)
+        return f"sqlite+aiosqlite:///{path}"
+
+    async def drop(self, url: str) -> None:
+        if IS_POSTGRES:
+            admin, _ = _pg_admin_dsn(url)
+            conn = await asyncpg.connect(admin)
+            try:
+                await conn.execute(
+                    f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'
+                )
+            finally:
+                await conn.close()
+        else:
+            path = Path(make_url(url).database or "")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("trama")
+
+
+@pytest.fixture(scope="session")
+def keys(session_tmp: Path) -> KeyStore:
+    return KeyStore.load_or_create(session_tmp / "keys")
+
+
+def make_settings(var_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "var_dir": var_dir,
+        "database_url": database_url,
+        "issuer": "http://trama.test",
+        "redis_url": TEST_REDIS_URL or None,
+        "log_format": "text",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def db_factory(session_tmp: Path) -> DatabaseFactory:
+    factory = DatabaseFactory(session_tmp)
+    await factory.prepare(lambda url: make_settings(session_tmp, url))
+    return factory
+
+
+@pytest.fixture
+async def database_url(db_factory: DatabaseFactory) -> AsyncIterator[str]:
+    url = await db_factory.create()
+    yield url
+    await db_factory.drop(url)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = init_database(database_url)
+    yield database
+    await close_database()
+
+
+@pytest.fixture
+def settings(session_tmp: Path, database_url: str) -> Settings:
+    return make_settings(session_tmp, database_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings, keys: KeyStore, db: Database) -> Runtime:
+    return build_runtime(settings)
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime.settings, runtime=runtime, manage_database=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://trama.test") as http:
+        yield http
+
+
+@pytest.fixture
+def token(runtime: Runtime) -> Callable[..., str]:
+    """``token("agent", partner="BANCO_ANDINO")`` — a valid token signed by Trama."""
+    from domain.shared.principal import Role, allowed_scopes
+
+    def make(
+        role: str,
+        *,
+        partner: str | None = None,
+        subject: str | None = None,
+        scopes: list[str] | None = None,
+        ttl: int | None = None,
+        now: int | None = None,
+        **extra: Any,
+    ) -> str:
+        roles = [role]
+        if scopes is None:
+            scopes = sorted(s.value for s in allowed_scopes(frozenset({Role(role)})))
+        issued, _ = runtime.tokens.issue(
+            subject=subject or f"test:{role}@{partner or 'network'}",
+            roles=roles,
+            scopes=scopes,
+            partner=partner,
+            ttl=ttl,
+            now=now,
+        )
+        return issued
+
+    return make
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def __call__(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        accept: str = "application/json",
+        expect_status: int | None = 200,
+    ) -> dict[str, Any]:
+        headers = {"accept": accept}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        if expect_status is not None:
+            assert response.status_code == expect_status, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_counter(db: Database) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
