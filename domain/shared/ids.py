@@ -51,6 +51,6 @@ def parse_uuid(value: object) -> uuid.UUID | None:
     """Parse a UUID a client wrote (hex, hyphens optional); ``None`` when it is not one."""
     if isinstance(value, uuid.UUID):
         return value
-    if not isinstance(value, str) or not _UUID_TEXT.match(value):
+    if not isinstance(value, str) or not _UUID_TEXT.fullmatch(value):
         return None
     return uuid.UUID(value)

@@ -102,7 +102,7 @@ class Money:
                 raise MoneyError(f"{_show(value)} is not a plain decimal amount like 1234.50")
             value = Decimal(text)
         if not isinstance(value, Decimal) or not value.is_finite():
-            raise MoneyError(f"{value!r} is not a finite decimal amount")
+            raise MoneyError(f"{_show(value)} is not a finite decimal amount")
         sign, digit_tuple, dec_exp = value.as_tuple()
         assert isinstance(dec_exp, int)
         digits = list(digit_tuple)
@@ -112,9 +112,9 @@ class Money:
         if digits == [0]:
             return cls(0, currency)
         if len(digits) + dec_exp > MAX_MAJOR_DIGITS:
-            raise MoneyError(f"{value} is too large an amount")
+            raise MoneyError(f"{_show(value)} is too large an amount")
         if -dec_exp > exp:
-            raise MoneyError(f"{currency} has {exp} decimals; {value} has more")
+            raise MoneyError(f"{currency} has {exp} decimals; {_show(value)} has more")
         mantissa = int("".join(map(str, digits)))
         minor = mantissa * 10 ** (dec_exp + exp)
         return cls(-minor if sign else minor, currency)
@@ -127,9 +127,9 @@ class Money:
         """
         exp = exponent(currency)
         if not isinstance(value, Decimal) or not value.is_finite():
-            raise MoneyError(f"{value!r} is not a finite decimal amount")
+            raise MoneyError(f"{_show(value)} is not a finite decimal amount")
         if value.adjusted() >= MAX_MAJOR_DIGITS:
-            raise MoneyError(f"{value} is too large an amount")
+            raise MoneyError(f"{_show(value)} is too large an amount")
         return cls(_round_to_int(value.scaleb(exp, _wide(value)), rounding), currency)
 
     # views -------------------------------------------------------------------------------
@@ -187,11 +187,11 @@ class Money:
     def times(self, factor: Decimal, *, rounding: str = ROUND_HALF_EVEN) -> Money:
         """Multiply by a rate or factor, rounding once to the minor unit."""
         if not isinstance(factor, Decimal) or not factor.is_finite():
-            raise MoneyError(f"{factor!r} is not a finite decimal factor")
+            raise MoneyError(f"{_show(factor)} is not a finite decimal factor")
         amount = Decimal(self.amount)
         exact = amount.fma(factor, 0, _wide(amount, factor))
         if exact.adjusted() >= MAX_MAJOR_DIGITS + 10:
-            raise MoneyError(f"{self} × {factor} is out of range")
+            raise MoneyError(f"{self} × {_show(factor)} is out of range")
         return Money(_round_to_int(exact, rounding), self.currency)
 
     def allocate(self, weights: Sequence[int | Decimal]) -> list[Money]:

@@ -134,6 +134,8 @@ def parse(id_type: NationalIdType | str, number: str) -> NationalId:
         raise InvalidNationalId(kind, "it is empty")
     if len(raw) > _MAX_INPUT or not _SAFE.match(raw):
         raise InvalidNationalId(kind, "it has characters that do not belong in it")
+    if not clean(raw, " .-/").strip("0"):
+        raise InvalidNationalId(kind, "it is all zeros")
     try:
         compact = _VALIDATORS[kind](raw)
     except stdnum_errors.ValidationError as exc:

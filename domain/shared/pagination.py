@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import binascii
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -12,6 +13,8 @@ import orjson
 from domain.shared.errors import ValidationFailed
 
 T = TypeVar("T")
+
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]*={0,2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ def encode_cursor(tag: str, *values: str | int | None) -> str:
 def decode_cursor(cursor: str, tag: str, arity: int, *, field: str = "after") -> list[object]:
     """The values packed in ``cursor``. A malformed cursor, or one from another list, is
     refused. Cursors are not secret: they only encode the sort key of the last row."""
-    if not isinstance(cursor, str) or len(cursor) > 1000:
+    if not isinstance(cursor, str) or len(cursor) > 1000 or not _URLSAFE.fullmatch(cursor):
         raise ValidationFailed.on(field, "this cursor is not valid")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

@@ -16,7 +16,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from domain.shared.money import CURRENCY_EXPONENTS, Money, MoneyError, allocate_int, exponent
+from domain.shared.money import (
+    CURRENCY_EXPONENTS,
+    MAX_MAJOR_DIGITS,
+    Money,
+    MoneyError,
+    allocate_int,
+    exponent,
+)
 
 CURRENCIES = sorted(CURRENCY_EXPONENTS)
 
@@ -38,10 +45,16 @@ CURRENCIES = sorted(CURRENCY_EXPONENTS)
         ("0", "COP", 0),
         ("-0.00", "ARS", 0),
         ("1.0", "CLP", 1),  # a trailing zero is not an extra decimal
+        ("1.000", "CLP", 1),
+        ("+5", "CLP", 5),
         ("1.23450", "CLF", 12345),
         ("99999999999999999.99", "ARS", 9999999999999999999),
         (Decimal("1234.5"), "ARS", 123450),
         (Decimal("-0.0001"), "CLF", -1),
+        (Decimal("1.000"), "CLP", 1),
+        (Decimal("1e3"), "CLP", 1000),  # a Decimal may use exponent notation
+        (Decimal("1.5E+3"), "USD", 150000),
+        (Decimal("-0E+5"), "ARS", 0),
         (15000, "CLP", 15000),
         (12, "ARS", 1200),
         (3, "CLF", 30000),
@@ -73,38 +86,81 @@ def test_parse_refuses_extra_decimals(value: str | Decimal, currency: str) -> No
 
 @pytest.mark.parametrize(
     "value",
-    ["", "   ", "abc", "1,50", "1.2.3", "$5", "12 34", "0x10", "1e", "--1", "5-", "one", "True"],
+    [
+        "",
+        "   ",
+        "abc",
+        "1,50",
+        "1.2.3",
+        "$5",
+        "12 34",
+        "0x10",
+        "1e",
+        "--1",
+        "+-1",
+        "5-",
+        "one",
+        "True",
+        ".5",  # at least one digit before the point
+        "5.",  # and after it
+        "1 000",
+    ],
 )
 def test_parse_refuses_non_numbers(value: str) -> None:
-    with pytest.raises(MoneyError, match="not a decimal amount"):
+    with pytest.raises(MoneyError, match="not a plain decimal amount"):
         Money.parse(value, "ARS")
 
 
 @pytest.mark.parametrize(
     "value",
     [
-        "NaN",
-        "nan",
-        "-NaN",
-        "sNaN",
-        "Infinity",
-        "-Infinity",
-        "inf",
-        "-inf",
-        Decimal("NaN"),
-        Decimal("Infinity"),
-        Decimal("-Infinity"),
+        "1e3",
+        "1E3",
+        "1e-5",
+        "1.5E+3",
+        "0e0",
+        "1e29",
+        "1_000",
+        "1_000.50",
+        "\u0661\u0662\u0663",  # ARABIC-INDIC DIGITS ONE TWO THREE: Decimal() would accept them
+        "\uff11\uff12",  # FULLWIDTH DIGITS ONE TWO
+        "1\u0660.50",
+        "\u00b2",  # SUPERSCRIPT TWO
     ],
 )
-def test_parse_refuses_non_finite(value: str | Decimal) -> None:
-    with pytest.raises(MoneyError, match="not a finite amount"):
+def test_parse_refuses_strings_that_are_not_plain_ascii_decimals(value: str) -> None:
+    # Decimal(value) accepts every one of these; a string amount must be written plainly
+    with pytest.raises(MoneyError, match="not a plain decimal amount"):
         Money.parse(value, "ARS")
 
 
-def test_parse_refuses_bool() -> None:
-    # bool is an int subclass, but str(True) is "True" which is not a number
+@pytest.mark.parametrize(
+    "value", ["NaN", "nan", "-NaN", "sNaN", "Infinity", "-Infinity", "inf", "-inf"]
+)
+def test_parse_refuses_non_finite_strings(value: str) -> None:
+    with pytest.raises(MoneyError, match="not a plain decimal amount"):
+        Money.parse(value, "ARS")
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")]
+)
+def test_parse_refuses_non_finite_decimals(value: Decimal) -> None:
+    with pytest.raises(MoneyError, match="not a finite decimal amount"):
+        Money.parse(value, "ARS")
+
+
+@pytest.mark.parametrize("value", [None, [1], b"1", Fraction(1, 2), object()])
+def test_parse_refuses_other_types(value: object) -> None:
+    with pytest.raises(MoneyError, match="not a finite decimal amount"):
+        Money.parse(value, "ARS")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_parse_refuses_bool(value: bool) -> None:
+    # bool is an int subclass, but True is not an amount of one peso
     with pytest.raises(MoneyError):
-        Money.parse(True, "CLP")  # type: ignore[arg-type]
+        Money.parse(value, "CLP")
 
 
 @pytest.mark.parametrize("currency", ["EUR", "BTC", "ars", "clp", "", " ARS", "XXX"])
@@ -119,63 +175,186 @@ def test_exponent_refuses_unknown_currency(currency: str) -> None:
         exponent(currency)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Money.parse accepts floats silently. It goes through str(value), so "
-        "parse(0.1, 'ARS') == Money(10, 'ARS') and parse(12345678901234567.89, 'ARS') == "
-        "Money(1234567890123456800, 'ARS') (the float already lost the cents and the "
-        "last digits); no error is raised although the signature excludes float"
-    ),
-)
-@pytest.mark.parametrize("value", [0.1, 1234.5, 12345678901234567.89])
+@pytest.mark.parametrize("value", [0.1, 0.5, 1234.5, 12345678901234567.89, 15000.0, -1.0])
 def test_parse_refuses_floats(value: float) -> None:
-    with pytest.raises((MoneyError, TypeError)):
+    # a float has already lost the exact value (12345678901234567.89 is stored as
+    # 12345678901234568.0), so parse must refuse it rather than go through str()
+    with pytest.raises(MoneyError, match="float"):
         Money.parse(value, "ARS")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Money.parse is not exact outside the default Decimal context "
-        "(28 digits, Emin -999999): dec.scaleb(exp) runs in the ambient context, so "
-        "'12345678901234567890123456789.01' ARS becomes 1234567890123456789012345679000 "
-        "(rounded, no error), '1234567890123456789012345678901' CLP becomes "
-        "...5679000, and '1e-999999999' CLP underflows to Money(0) instead of being "
-        "refused for having decimals"
-    ),
-)
 @pytest.mark.parametrize(
-    ("value", "currency", "exact"),
+    ("value", "currency", "amount"),
     [
         ("12345678901234567890123456789.01", "ARS", 1234567890123456789012345678901),
-        ("1234567890123456789012345678901", "CLP", 1234567890123456789012345678901),
-        ("1e-999999999", "CLP", None),
+        ("123456789012345678901234567890", "CLP", 123456789012345678901234567890),
+        ("-999999999999999999999999999999.9999", "CLF", -9999999999999999999999999999999999),
+        ("1" + "0" * 29, "CLP", 10**29),
+        ("1." + "0" * 40, "ARS", 100),
+        ("0." + "0" * 39 + "1", "ARS", None),  # 40 decimals, too many for ARS
     ],
 )
-def test_parse_is_exact_or_refuses_beyond_28_digits(
-    value: str, currency: str, exact: int | None
-) -> None:
-    try:
-        money = Money.parse(value, currency)
-    except MoneyError:
-        return  # refusing is acceptable
-    assert exact is not None
-    assert money.amount == exact
+def test_parse_is_exact_beyond_28_digits(value: str, currency: str, amount: int | None) -> None:
+    # no Decimal context precision may round the digits silently
+    for given_as in (value, Decimal(value)):
+        if amount is None:
+            with pytest.raises(MoneyError, match="decimals"):
+                Money.parse(given_as, currency)
+        else:
+            assert Money.parse(given_as, currency).amount == amount
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: out-of-range exponents leak non-MoneyError exceptions from Money.parse: "
-        "'1e999999999' raises decimal.Overflow and '1e5000' raises a plain ValueError "
-        "(int max str digits) instead of MoneyError"
-    ),
+@pytest.mark.parametrize(
+    ("value", "currency", "amount"),
+    [
+        (Decimal("1e29"), "CLP", 10**29),
+        (Decimal("1.5E+3"), "USD", 150000),
+        (Decimal("0e999999999"), "CLP", 0),
+        (Decimal("-0e-999999999"), "CLP", 0),
+        (Decimal("1234567890123456789012345678901e-1"), "ARS", 12345678901234567890123456789010),
+        (Decimal("1" + "0" * 5000 + "e-5000"), "CLF", 10000),
+        (Decimal("1." + "0" * 5000), "ARS", 100),
+        (10**29 + 1, "CLP", 10**29 + 1),
+        (-(10**29), "CLF", -(10**33)),
+    ],
 )
-@pytest.mark.parametrize("value", ["1e999999999", "1e5000"])
-def test_parse_huge_exponent_raises_money_error(value: str) -> None:
-    with pytest.raises(MoneyError):
+def test_parse_decimal_and_int_use_exact_digit_arithmetic(
+    value: Decimal | int, currency: str, amount: int
+) -> None:
+    assert Money.parse(value, currency) == Money(amount, currency)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1" + "0" * MAX_MAJOR_DIGITS,
+        "-1" + "0" * MAX_MAJOR_DIGITS,
+        "1234567890123456789012345678901",
+        "1" + "0" * MAX_MAJOR_DIGITS + ".00",
+        Decimal("1e999999999"),
+        Decimal("1e5000"),
+        Decimal("1e30"),
+        Decimal("-1e30"),
+        Decimal("1e100"),
+        Decimal("1" * 5000),
+        10**MAX_MAJOR_DIGITS,
+        -(10**MAX_MAJOR_DIGITS),
+        pytest.param(10**5000, id="10**5000"),  # more digits than str(int) allows
+    ],
+)
+def test_parse_refuses_amounts_too_large(value: str | Decimal | int) -> None:
+    with pytest.raises(MoneyError, match="too large"):
         Money.parse(value, "CLP")
+
+
+@pytest.mark.parametrize("currency", CURRENCIES)
+def test_parse_largest_accepted_amount_is_just_below_10_to_the_30(currency: str) -> None:
+    exp = CURRENCY_EXPONENTS[currency]
+    largest = "9" * MAX_MAJOR_DIGITS + ("." + "9" * exp if exp else "")
+    expected = 10 ** (MAX_MAJOR_DIGITS + exp) - 1
+    assert Money.parse(largest, currency).amount == expected
+    assert Money.parse("-" + largest, currency).amount == -expected
+    assert Money.parse(Decimal(largest), currency).amount == expected
+    assert Money.parse(10**MAX_MAJOR_DIGITS - 1, currency).amount == (
+        (10**MAX_MAJOR_DIGITS - 1) * 10**exp
+    )
+    with pytest.raises(MoneyError, match="too large"):
+        Money.parse("1" + "0" * MAX_MAJOR_DIGITS, currency)
+
+
+@pytest.mark.parametrize(
+    ("value", "currency"),
+    [
+        (Decimal("1e-999999999"), "CLP"),
+        (Decimal("5e-1000030"), "ARS"),
+        (Decimal("1e-5"), "CLF"),
+        (Decimal("1e-3"), "USD"),
+        (Decimal("1" * 4400 + "e-4390"), "ARS"),
+    ],
+)
+def test_parse_refuses_tiny_amounts_instead_of_rounding_to_zero(
+    value: Decimal, currency: str
+) -> None:
+    with pytest.raises(MoneyError, match="decimals"):
+        Money.parse(value, currency)
+
+
+def _is_plain_ascii_decimal(text: str) -> bool:
+    """Up to 40 ASCII digits, optionally a point and 1 to 40 more, optionally a sign."""
+    unsigned = text[1:] if text.startswith(("+", "-")) else text
+    whole, _, frac = unsigned.partition(".")
+    return (
+        text.count(".") <= 1
+        and 1 <= len(whole) <= 40
+        and (("." not in text) or 1 <= len(frac) <= 40)
+        and all(ch in "0123456789" for ch in whole + frac)
+    )
+
+
+@given(
+    st.sampled_from(CURRENCIES),
+    st.decimals(allow_nan=False, allow_infinity=False),
+)
+@example("CLP", Decimal("1E+1"))
+@example("ARS", Decimal("1.000000000000000000000000000000000000000000000000"))
+@example("CLF", Decimal("-0E-50"))
+def test_parse_accepts_exactly_the_representable_decimals(currency: str, value: Decimal) -> None:
+    exp = CURRENCY_EXPONENTS[currency]
+    scaled = Fraction(value) * 10**exp
+    representable = scaled.denominator == 1 and (
+        value.is_zero() or value.adjusted() < MAX_MAJOR_DIGITS
+    )
+    if representable:
+        assert Money.parse(value, currency).amount == scaled
+    else:
+        with pytest.raises(MoneyError):
+            Money.parse(value, currency)
+    # as a string only the plain form is accepted, never the exponent notation
+    plain = format(value, "f")
+    if representable and _is_plain_ascii_decimal(plain):
+        assert Money.parse(plain, currency).amount == scaled
+    else:
+        with pytest.raises(MoneyError):
+            Money.parse(plain, currency)
+    if "E" in str(value):
+        with pytest.raises(MoneyError, match="not a plain decimal amount"):
+            Money.parse(str(value), currency)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1." + "0" * 5000,  # the value is 1.00, but no string over 40 decimals is read
+        "1" * 4400 + "e-4390",
+        "1" * 41,
+        "0." + "0" * 40 + "1",
+        " " * 5000 + "x",
+    ],
+)
+def test_parse_refuses_long_strings_and_echoes_at_most_40_characters(value: str) -> None:
+    with pytest.raises(MoneyError, match="not a plain decimal amount") as info:
+        Money.parse(value, "ARS")
+    message = str(info.value)
+    assert repr(value)[:37] in message  # the start of the input is shown
+    assert repr(value)[:41] not in message  # but no more than 40 characters of it
+    assert len(message) < 100
+
+
+@pytest.mark.parametrize(
+    ("value", "currency"),
+    [
+        (Decimal("1" * 4400 + "e-4390"), "ARS"),
+        (Decimal("1" * 100), "CLP"),
+        pytest.param(10**100, "CLP", id="10**100-CLP"),
+        ([1] * 100, "ARS"),
+    ],
+)
+def test_parse_echoes_at_most_40_characters_of_any_input(value: object, currency: str) -> None:
+    with pytest.raises(MoneyError) as info:
+        Money.parse(value, currency)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert str(value)[:41] not in message
+    assert repr(value)[:41] not in message
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,17 +507,17 @@ def test_format_has_exactly_exponent_decimals(currency: str, amount: int) -> Non
         assert len(text.split(".")[1]) == exp
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Money.to_decimal()/format() round amounts above 28 significant digits: "
-        "Decimal(amount).scaleb(-exp) runs in the default 28-digit context, so "
-        "Money(10**30 + 1, 'ARS').format() == '10000000000000000000000000000.00' "
-        "instead of '10000000000000000000000000000.01'"
-    ),
+@pytest.mark.parametrize(
+    ("money", "text"),
+    [
+        (Money(10**30 + 1, "ARS"), "10000000000000000000000000000.01"),
+        (Money(-(10**40) - 1, "CLF"), "-1000000000000000000000000000000000000.0001"),
+        (Money(10**50 + 7, "CLP"), "1" + "0" * 49 + "7"),
+    ],
 )
-def test_format_is_exact_for_amounts_beyond_28_digits() -> None:
-    assert Money(10**30 + 1, "ARS").format() == "10000000000000000000000000000.01"
+def test_format_is_exact_for_amounts_beyond_28_digits(money: Money, text: str) -> None:
+    assert money.format() == text
+    assert money.to_decimal() == Decimal(text)
 
 
 def test_to_decimal() -> None:
@@ -415,18 +594,68 @@ def test_from_decimal_agrees_with_parse_on_exact_values(currency: str, amount: i
         assert Money.from_decimal(dec, currency, rounding=rounding) == Money.parse(dec, currency)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: non-finite input leaks non-MoneyError exceptions: "
-        "from_decimal(Decimal('NaN'), ...) raises ValueError('cannot convert NaN to "
-        "integer') and from_decimal(Decimal('Infinity'), ...) raises decimal.InvalidOperation"
-    ),
+@pytest.mark.parametrize(
+    "value", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")]
 )
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
-def test_from_decimal_non_finite_raises_money_error(value: str) -> None:
+def test_from_decimal_non_finite_raises_money_error(value: Decimal) -> None:
+    with pytest.raises(MoneyError, match="finite"):
+        Money.from_decimal(value, "CLP", rounding=ROUND_HALF_EVEN)
+
+
+@pytest.mark.parametrize("value", [1.5, 2, "2.5", None])
+def test_from_decimal_refuses_non_decimals(value: object) -> None:
     with pytest.raises(MoneyError):
+        Money.from_decimal(value, "CLP", rounding=ROUND_HALF_EVEN)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["1e30", "1e1000", "-9.9e31"])
+def test_from_decimal_refuses_amounts_too_large(value: str) -> None:
+    with pytest.raises(MoneyError, match="too large"):
         Money.from_decimal(Decimal(value), "CLP", rounding=ROUND_HALF_EVEN)
+
+
+def test_from_decimal_large_but_allowed() -> None:
+    value = Decimal("123456789012345678901234567890.125")  # 30 integer digits
+    assert Money.from_decimal(value, "ARS", rounding=ROUND_HALF_EVEN).amount == (
+        12345678901234567890123456789012
+    )
+    assert Money.from_decimal(value, "ARS", rounding=ROUND_HALF_UP).amount == (
+        12345678901234567890123456789013
+    )
+
+
+@pytest.mark.parametrize("factor", [Decimal("NaN"), Decimal("Infinity"), 1.5, 2, "2"])
+def test_times_refuses_non_finite_or_non_decimal_factors(factor: object) -> None:
+    with pytest.raises(MoneyError):
+        Money(100, "CLP").times(factor)  # type: ignore[arg-type]
+
+
+def test_times_out_of_range_raises_money_error() -> None:
+    with pytest.raises(MoneyError, match="out of range"):
+        Money(10**900, "CLP").times(Decimal("1e200"))
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "rounding", "expected"),
+    [
+        ("2.5" + "0" * 90 + "1", "CLP", ROUND_HALF_EVEN, 3),
+        ("-2.5" + "0" * 90 + "1", "CLP", ROUND_HALF_EVEN, -3),
+        ("2.5", "CLP", ROUND_HALF_EVEN, 2),  # the exact half still goes to even
+        ("2.4" + "9" * 90, "CLP", ROUND_HALF_UP, 2),
+        ("0.025" + "0" * 90 + "1", "ARS", ROUND_HALF_EVEN, 3),
+        ("1e-2000", "CLP", ROUND_CEILING, 1),
+        ("1e-2000", "CLP", ROUND_FLOOR, 0),
+        ("-1e-2000", "CLP", ROUND_FLOOR, -1),
+        ("-1e-2000", "CLP", ROUND_CEILING, 0),
+        ("1e-999999", "CLF", ROUND_CEILING, 1),
+    ],
+)
+def test_from_decimal_rounds_exactly_once(
+    value: str, currency: str, rounding: str, expected: int
+) -> None:
+    assert Money.from_decimal(Decimal(value), currency, rounding=rounding).amount == expected
+    if currency == "CLP":
+        assert Money(1, "CLP").times(Decimal(value), rounding=rounding).amount == expected
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,6 +683,18 @@ def test_allocate_examples(total: int, weights: list[int | Decimal], parts: list
     assert Money(total, "CLP").allocate(weights) == [Money(p, "CLP") for p in parts]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [1.0, 0.5, float("nan"), float("inf"), "1", "0.5", True, False, None, Fraction(1, 2)],
+)
+def test_allocate_refuses_weights_that_are_not_int_or_decimal(bad: object) -> None:
+    for weights in ([bad], [1, bad], [bad, Decimal(1)]):
+        with pytest.raises(MoneyError, match="integers or Decimals"):
+            allocate_int(100, weights)  # type: ignore[arg-type]
+        with pytest.raises(MoneyError, match="integers or Decimals"):
+            Money(100, "CLP").allocate(weights)  # type: ignore[arg-type]
+
+
 def test_allocate_keeps_currency() -> None:
     parts = Money(12345, "CLF").allocate([1, 1])
     assert {p.currency for p in parts} == {"CLF"}
@@ -462,9 +703,7 @@ def test_allocate_keeps_currency() -> None:
 
 _weight = st.one_of(
     st.integers(min_value=0, max_value=10**9),
-    st.decimals(
-        min_value=0, max_value=10**6, places=4, allow_nan=False, allow_infinity=False
-    ),
+    st.decimals(min_value=0, max_value=10**6, places=4, allow_nan=False, allow_infinity=False),
 )
 _weights = st.lists(_weight, min_size=1, max_size=12).filter(lambda ws: any(w > 0 for w in ws))
 _totals = st.integers(min_value=-(10**18), max_value=10**18)
@@ -531,33 +770,38 @@ def test_allocate_negative_weight_raises(
         Money(total, "CLP").allocate(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: allocate is not exact for large totals: the weight sum is computed in the "
-        "default 28-digit Decimal context and the shares at precision 60, so e.g. "
-        "allocate_int(10**40, [10**30 + 1] * 3) returns three parts of "
-        "3333333333333333333333333333336666666666 (sum exceeds the total by ~10**10; "
-        "the negative leftover is silently ignored) and allocate_int(10**70, [1, 1, 1]) "
-        "parts sum to 10**70 - 9999999997"
-    ),
-)
 @pytest.mark.parametrize(
     ("total", "weights"),
-    [(10**40, [10**30 + 1] * 3), (10**70, [1, 1, 1])],
+    [
+        (10**40, [10**30 + 1] * 3),
+        (10**70, [1, 1, 1]),
+        (-(10**70) - 1, [Decimal("0.1"), Decimal("0.2"), Decimal("0.7")]),
+        (10**18, [10**40, 1, 10**40 + 1]),
+    ],
 )
-def test_allocate_sums_exactly_for_huge_totals(total: int, weights: list[int]) -> None:
-    assert sum(allocate_int(total, weights)) == total
+def test_allocate_sums_exactly_for_huge_totals(total: int, weights: list[int | Decimal]) -> None:
+    parts = allocate_int(total, weights)
+    assert sum(parts) == total
+    weight_sum = sum(Fraction(w) for w in weights)
+    for part, weight in zip(parts, weights, strict=True):
+        assert abs(part - Fraction(total) * Fraction(weight) / weight_sum) < 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: NaN/Infinity weights raise decimal.InvalidOperation instead of MoneyError "
-        "(the 'w < 0' comparison signals on NaN; Infinity gives inf/inf)"
-    ),
+@given(
+    st.integers(min_value=-(10**80), max_value=10**80),
+    st.lists(st.integers(min_value=0, max_value=10**50), min_size=1, max_size=6).filter(any),
 )
-@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity")])
+def test_allocate_huge_properties(total: int, weights: list[int]) -> None:
+    parts = allocate_int(total, weights)
+    assert sum(parts) == total
+    weight_sum = sum(weights)
+    for part, weight in zip(parts, weights, strict=True):
+        assert abs(part - Fraction(total * weight, weight_sum)) < 1
+
+
+@pytest.mark.parametrize(
+    "bad", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")]
+)
 def test_allocate_non_finite_weight_raises_money_error(bad: Decimal) -> None:
     with pytest.raises(MoneyError):
         Money(100, "CLP").allocate([bad, 1])
