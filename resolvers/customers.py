@@ -44,6 +44,7 @@ def _address(value: AddressInput | None) -> Address | None:
 
 async def customer(info: Info, id: strawberry.ID) -> Customer | None:
     principal = principal_of(info)
+    customers.ensure_can_read(principal)  # before the id, so the answer never depends on it
     key = decode_node_id(id, "Customer")
     if key is None:
         return None
@@ -60,6 +61,7 @@ async def customers_search(
     info: Info, search: str | None = None, first: int | None = None, after: str | None = None
 ) -> CustomerConnection:
     principal = principal_of(info)
+    customers.ensure_can_read(principal)  # before any argument is judged
     settings = info.context.settings
     limit = clamp_page_size(
         first, default=settings.default_page_size, maximum=settings.max_page_size

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.customers import rules
 from domain.customers.models import Customer
@@ -308,8 +308,6 @@ async def update_customer(
     problems = Problems()
     v = changes.values
     if "national_id_type" in v or "national_id" in v:
-        if not _may_correct_identity(principal):
-            raise Forbidden("only supervisors and administrators can correct a national ID")
         try:
             nid = national_ids.parse(
                 v.get("national_id_type", customer.national_id_type),
@@ -318,9 +316,17 @@ async def update_customer(
         except national_ids.InvalidNationalId as exc:
             problems.add("nationalId", str(exc))
         else:
-            await _ensure_unique_national_id(session, nid.type.value, nid.number, customer.id)
-            customer.national_id_type = nid.type.value
-            customer.national_id = nid.number
+            unchanged = (nid.type.value, nid.number) == (
+                customer.national_id_type,
+                customer.national_id,
+            )
+            # A form that sends the ID it read back is not a correction.
+            if not unchanged:
+                if not _may_correct_identity(principal):
+                    raise Forbidden("only supervisors and administrators can correct a national ID")
+                await _ensure_unique_national_id(session, nid.type.value, nid.number, customer.id)
+                customer.national_id_type = nid.type.value
+                customer.national_id = nid.number
     if "given_names" in v:
         customer.given_names = rules.name(problems, "givenNames", v["given_names"])
     if "family_names" in v:
@@ -333,10 +339,13 @@ async def update_customer(
     if "address" in v:
         _apply_address(customer, rules.address(problems, "address", v["address"]))
     consent_changed = False
-    for name in ("consent_marketing", "consent_data_sharing"):
+    for name, input_field in (
+        ("consent_marketing", "consentMarketing"),
+        ("consent_data_sharing", "consentDataSharing"),
+    ):
         if name in v:
             if v[name] is None:
-                problems.add(name, "must be true or false")
+                problems.add(input_field, "must be true or false")
             elif getattr(customer, name) != v[name]:
                 setattr(customer, name, bool(v[name]))
                 consent_changed = True

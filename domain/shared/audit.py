@@ -21,9 +21,8 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from domain.shared.context import current_request_id
 from domain.shared.errors import Forbidden, ValidationFailed
@@ -261,7 +260,7 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> VerifyResult:
 
 
 def ensure_can_read(principal: Principal) -> None:
-    if not (principal.is_admin or principal.has_scope(Scope.AUDIT_READ)):
+    if not principal.has_scope(Scope.AUDIT_READ):
         raise Forbidden("only administrators can read the audit trail")
 
 

@@ -50,14 +50,19 @@ def _show(value: object) -> str:
 def _wide(*values: Decimal) -> Context:
     """A context that holds the exact result of one product of ``values``."""
     digits = sum(len(v.as_tuple().digits) for v in values) + 8
-    return Context(prec=max(digits, 40), Emax=10**6, Emin=-(10**6),
-                   traps=[InvalidOperation, Overflow, Inexact])
+    return Context(
+        prec=max(digits, 40), Emax=10**6, Emin=-(10**6), traps=[InvalidOperation, Overflow, Inexact]
+    )
 
 
 def _round_to_int(value: Decimal, rounding: str) -> int:
     """Round an exact decimal to an integer, once, with ``rounding``."""
-    context = Context(prec=max(len(value.as_tuple().digits), 1) + 2, Emax=10**6,
-                      Emin=-(10**6), traps=[InvalidOperation, Overflow])
+    context = Context(
+        prec=max(len(value.as_tuple().digits), 1) + 2,
+        Emax=10**6,
+        Emin=-(10**6),
+        traps=[InvalidOperation, Overflow],
+    )
     return int(value.quantize(Decimal(1), rounding=rounding, context=context))
 
 
@@ -191,7 +196,7 @@ class Money:
         amount = Decimal(self.amount)
         exact = amount.fma(factor, 0, _wide(amount, factor))
         if exact.adjusted() >= MAX_MAJOR_DIGITS + 10:
-            raise MoneyError(f"{self} × {_show(factor)} is out of range")
+            raise MoneyError(f"{self} times {_show(factor)} is out of range")
         return Money(_round_to_int(exact, rounding), self.currency)
 
     def allocate(self, weights: Sequence[int | Decimal]) -> list[Money]:

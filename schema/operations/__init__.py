@@ -6,6 +6,7 @@ import strawberry
 from strawberry import relay
 from strawberry.tools import merge_types
 
+from resolvers import node as node_resolvers
 from schema.operations.customers import CustomerMutation, CustomerQuery
 from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.partners import PartnerQuery
@@ -13,8 +14,12 @@ from schema.operations.partners import PartnerQuery
 
 @strawberry.type
 class NodeQuery:
-    node: relay.Node | None = relay.node(description="Any object by its global id.")
-    nodes: list[relay.Node | None] = relay.node(description="Objects by their global ids.")
+    node: relay.Node | None = strawberry.field(
+        resolver=node_resolvers.node, description="Any object by its global id."
+    )
+    nodes: list[relay.Node | None] = strawberry.field(
+        resolver=node_resolvers.nodes, description="Objects by their global ids."
+    )
 
 
 Query = merge_types("Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery))

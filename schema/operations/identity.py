@@ -20,9 +20,10 @@ class IdentityQuery:
 @strawberry.type
 class IdentityMutation:
     create_oauth_client: CreateOAuthClientPayload = strawberry.mutation(
+        name="createOAuthClient",
         resolver=r.create_oauth_client,
         description="Register a partner system; the secret is returned once.",
     )
     set_oauth_client_active: SetOAuthClientActivePayload = strawberry.mutation(
-        resolver=r.set_oauth_client_active
+        name="setOAuthClientActive", resolver=r.set_oauth_client_active
     )
