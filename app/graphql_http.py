@@ -87,6 +87,16 @@ def _accepts(request: Request) -> str | None:
     return max(candidates)[3] if candidates else None
 
 
+def _quotable(text: str, limit: int = 200) -> str:
+    """Text safe inside a quoted header parameter (RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E).
+
+    Token errors may quote what the client sent (its ``alg``, say); sent back raw, a quote
+    would break the header and a non-Latin-1 character would make Starlette fail with a 500.
+    """
+    safe = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+    return safe[:limit]
+
+
 def _error_body(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
 
@@ -194,7 +204,7 @@ class GraphQLEndpoint:
                 code="UNAUTHENTICATED",
                 headers={
                     "WWW-Authenticate": f'Bearer error="invalid_token", '
-                    f'error_description="{exc.message}"'
+                    f'error_description="{_quotable(exc.message)}"'
                 },
             ) from None
         return principal, None

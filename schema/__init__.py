@@ -20,6 +20,7 @@ from strawberry.extensions.max_aliases import create_validator as aliases_valida
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
 from schema.customers import Customer
@@ -58,8 +59,8 @@ class TramaSchema(strawberry.federation.Schema):
 def _is_expected(error: BaseException) -> bool:
     from domain.shared.errors import DomainError
 
-    if isinstance(error, DomainError):
-        return True
+    if isinstance(error, DomainError | InvalidOperationTypeError | CannotGetOperationTypeError):
+        return True  # the client's mistake, answered with a code
     return isinstance(error, GraphQLError) and "code" in (error.extensions or {})
 
 

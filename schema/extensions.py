@@ -16,6 +16,7 @@ from graphql import (
     SelectionSetNode,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from domain.shared.errors import DomainError, ValidationFailed
 
@@ -74,6 +75,12 @@ def make_auth_gate(public_fields: frozenset[str]) -> type[SchemaExtension]:
         def on_execute(self) -> Iterator[None]:
             ctx = self.execution_context
             context = ctx.context
+            if _is_ambiguous(ctx):
+                # Strawberry would silently run the first one; the spec makes it an error.
+                raise GraphQLError(
+                    "the document has several operations: name one in `operationName`",
+                    extensions={"code": "BAD_REQUEST"},
+                )
             if getattr(context, "principal", None) is None:
                 operation = _operation(ctx)
                 if operation is not None:
@@ -86,6 +93,16 @@ def make_auth_gate(public_fields: frozenset[str]) -> type[SchemaExtension]:
             yield
 
     return AuthGate
+
+
+def _is_ambiguous(ctx: Any) -> bool:
+    """Several operations and no ``operationName`` to choose one."""
+    document = ctx.graphql_document
+    # ``ctx.operation_name`` falls back to the first operation's name; we need the request's.
+    if document is None or getattr(ctx, "_provided_operation_name", None):
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return len(operations) > 1
 
 
 def _operation(ctx: Any) -> OperationDefinitionNode | None:
@@ -117,6 +134,10 @@ def classify(error: GraphQLError, *, phase: str, request_id: str | None) -> Grap
         return _rebuild(error, original.message, {**extensions, **(original.extensions or {})})
     if original is None and extensions.get("code") in CLIENT_CODES:
         return error
+    if isinstance(original, InvalidOperationTypeError | CannotGetOperationTypeError):
+        # The client's choice of operation (over WebSocket: a query sent on the legacy
+        # protocol, which streams only subscriptions; an unknown operationName).
+        return _rebuild(error, error.message, {**extensions, "code": "BAD_REQUEST"})
     if isinstance(error, GraphQLSyntaxError):
         return _rebuild(error, error.message, {**extensions, "code": PARSE_FAILED})
     if error.path is None and phase == "validate" and original is None:

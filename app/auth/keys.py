@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,18 @@ class KeyStore:
         if key_file is not None:
             return cls([_read_key(key_file)])
         directory.mkdir(parents=True, exist_ok=True)
-        files = sorted(directory.glob("signing-*.json"))
-        if not files:
-            return cls([_write_new_key(directory, index=1)])
-        return cls([_read_key(f) for f in files])
+        if not list(directory.glob("signing-*.json")):
+            # Several processes may start at once on a fresh machine: one wins, the
+            # others read what it wrote.
+            _write_new_key(directory, index=1)
+        return cls([_read_key(f) for f in sorted(directory.glob("signing-*.json"))])
 
     @classmethod
     def rotate(cls, directory: Path) -> KeyStore:
         directory.mkdir(parents=True, exist_ok=True)
         index = len(list(directory.glob("signing-*.json"))) + 1
-        _write_new_key(directory, index=index)
+        while not _write_new_key(directory, index=index):
+            index += 1
         return cls.load_or_create(directory)
 
 
@@ -66,12 +69,21 @@ def _read_key(path: Path) -> jwk.RSAKey:
     return key
 
 
-def _write_new_key(directory: Path, *, index: int) -> jwk.RSAKey:
+def _write_new_key(directory: Path, *, index: int) -> bool:
+    """Write a new key as ``signing-<index>.json`` unless that file exists already.
+
+    The key is written whole to a private temporary file and then hard-linked into place,
+    which fails if the name is taken: no reader ever sees half a key, and two writers
+    never replace each other's key. Returns whether this call created the file."""
     key = jwk.RSAKey.generate_key(2048, private=True, auto_kid=True)
     path = directory / f"signing-{index:04d}.json"
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(key.as_dict(private=True), handle)
-    tmp.replace(path)
-    return key
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".signing-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(key.as_dict(private=True), handle)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink()
+    return True

@@ -43,7 +43,7 @@ class TokenError(Exception):
 class _IssuerKeys:
     config: TrustedIssuer
     key_set: jwk.KeySet | None = None
-    fetched_at: float = 0.0
+    fetched_at: float = float("-inf")
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -138,6 +138,8 @@ class TokenService:
             decoded = jwt.decode(token, key_set, algorithms=list(ALLOWED_ALGORITHMS))
         except jose_errors.BadSignatureError:
             raise TokenError("the token's signature is not valid") from None
+        except jose_errors.InvalidKeyIdError:
+            raise TokenError("the token's signing key (kid) is not known") from None
         except (jose_errors.JoseError, ValueError) as exc:
             raise TokenError(f"the token cannot be verified ({exc.__class__.__name__})") from None
         claims = dict(decoded.claims)
@@ -170,8 +172,9 @@ class TokenService:
         async with entry.lock:
             # Another request may have refetched while we waited; refetch at most once
             # per interval so forged kids cannot make us hammer the issuer.
+            # That holds when nothing could be fetched yet, too (the issuer is down).
             recent = time.monotonic() - entry.fetched_at < self.settings.jwks_min_refresh_interval
-            if entry.key_set is None or not recent:
+            if not recent:
                 await self._fetch(entry)
         if entry.key_set is None:
             raise TokenError("the token's issuer keys cannot be fetched right now")
