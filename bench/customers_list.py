@@ -52,12 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     with environment(args.customers) as env:
         token = env.run("token", "--role", "agent", "--partner", "BANCO_ANDINO", "--ttl", "3600")
         with served(env, workers=args.workers) as base:
-            result = asyncio.run(load(
-                f"{base}/graphql",
-                {"query": QUERY, "operationName": "CustomersPage"},
-                {"authorization": f"Bearer {token}", "content-type": "application/json"},
-                concurrency=args.concurrency, seconds=args.seconds, warmup=args.warmup,
-            ))
+            result = asyncio.run(
+                load(
+                    f"{base}/graphql",
+                    {"query": QUERY, "operationName": "CustomersPage"},
+                    {"authorization": f"Bearer {token}", "content-type": "application/json"},
+                    concurrency=args.concurrency,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                )
+            )
     report = {
         "benchmark": "customers(first: 50)",
         "database": env.database_url.split("://")[0],

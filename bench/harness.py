@@ -36,8 +36,9 @@ class Environment:
     env: dict[str, str] = field(default_factory=dict)
 
     def run(self, *args: str) -> str:
-        out = subprocess.run([TRAMA, *args], env=self.env, check=True, capture_output=True,
-                             text=True, cwd=ROOT)
+        out = subprocess.run(
+            [TRAMA, *args], env=self.env, check=True, capture_output=True, text=True, cwd=ROOT
+        )
         return out.stdout.strip()
 
 
@@ -46,8 +47,13 @@ def environment(customers: int) -> Iterator[Environment]:
     """A migrated, seeded database: SQLite in a temp dir, or TRAMA_BENCH_DATABASE_URL."""
     tmp = Path(tempfile.mkdtemp(prefix="trama-bench-"))
     url = os.environ.get("TRAMA_BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
-    env = {**os.environ, "TRAMA_DATABASE_URL": url, "TRAMA_VAR_DIR": str(tmp),
-           "TRAMA_ENV": "production", "TRAMA_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "TRAMA_DATABASE_URL": url,
+        "TRAMA_VAR_DIR": str(tmp),
+        "TRAMA_ENV": "production",
+        "TRAMA_LOG_LEVEL": "WARNING",
+    }
     environment = Environment(url, tmp, env)
     try:
         environment.run("migrate")
@@ -62,8 +68,10 @@ def served(environment: Environment, workers: int = 1) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [TRAMA, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env={**environment.env, "TRAMA_PORT": str(port)}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**environment.env, "TRAMA_PORT": str(port)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -95,8 +103,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def load(url: str, payload: dict[str, Any], headers: dict[str, str], *,
-               concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
+async def load(
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+) -> dict[str, Any]:
     """Closed loop: ``concurrency`` clients send requests back to back."""
     latencies: list[float] = []
     errors = 0

@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.identity import secrets
 from domain.identity.models import OAuthClient, User

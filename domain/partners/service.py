@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.partners.models import COUNTRIES, Partner, PartnerKind
 from domain.shared import audit
