@@ -163,6 +163,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, host=host, port=port, workers=workers)
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.runner import run_workers
+
+    _ensure_var(settings)
+    queues = [q.strip() for q in (args.queues or "").split(",") if q.strip()] or None
+    return run_workers(settings, processes=args.processes, threads=args.threads, queues=queues)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -178,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, help="API processes (default TRAMA_WORKERS or 1)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run background workers (needs TRAMA_REDIS_URL)")
+    p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=8, help="worker threads per process")
+    p.add_argument("--queues", help="comma-separated queues to consume (default: all)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("migrate", help="apply database migrations")
     p.add_argument("revision", nargs="?", default="head")

@@ -6,8 +6,12 @@ short sessions of their own: never share one ``AsyncSession`` between concurrent
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -19,7 +23,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from domain.shared import audit
+from domain.shared import audit, outbox
+
+log = logging.getLogger("trama.db")
 
 _WRITE = "trama_write"
 
@@ -71,26 +77,107 @@ class Database:
         await self.engine.dispose()
 
 
-_database: Database | None = None
+@dataclass(frozen=True)
+class _Config:
+    url: str
+    pool_size: int
+    echo: bool
+
+
+#: How to build an engine; every event loop that needs the database gets its own engine
+#: from it (the API's loop, a Dramatiq worker's loop), since pooled connections are bound to
+#: the loop that opened them.
+_config: _Config | None = None
+_by_loop: dict[int, tuple[asyncio.AbstractEventLoop, Database]] = {}
+_lock = threading.Lock()
+_commit_hooks: list[Callable[[], None]] = []
+
+
+def configure_database(url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    """Remember how to connect, without connecting (engines are made per event loop)."""
+    global _config
+    _config = _Config(url, pool_size, echo)
 
 
 def init_database(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
-    global _database
-    _database = Database(url, pool_size=pool_size, echo=echo)
-    return _database
+    """Configure and create the engine of the running (or current) event loop."""
+    configure_database(url, pool_size=pool_size, echo=echo)
+    loop = _current_loop()
+    database = Database(url, pool_size=pool_size, echo=echo)
+    with _lock:
+        _by_loop[id(loop)] = (loop, database)
+    return database
+
+
+def _current_loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.get_event_loop_policy().get_event_loop()
 
 
 def get_database() -> Database:
-    if _database is None:
-        raise RuntimeError("the database is not initialised (call init_database first)")
-    return _database
+    """The database of the running event loop, created on first use from the configuration."""
+    loop = _current_loop()
+    with _lock:
+        entry = _by_loop.get(id(loop))
+        if entry is not None and entry[0] is loop:
+            return entry[1]
+        if _config is None:
+            raise RuntimeError("the database is not initialised (call init_database first)")
+        database = Database(_config.url, pool_size=_config.pool_size, echo=_config.echo)
+        _by_loop[id(loop)] = (loop, database)
+        return database
+
+
+def database_configured() -> bool:
+    return _config is not None
 
 
 async def close_database() -> None:
-    global _database
-    if _database is not None:
-        await _database.dispose()
-        _database = None
+    """Dispose of this event loop's engine and forget the configuration."""
+    global _config
+    loop = _current_loop()
+    with _lock:
+        entry = _by_loop.pop(id(loop), None)
+        others = list(_by_loop.values())
+        _by_loop.clear()
+        _config = None
+    if entry is not None:
+        await entry[1].dispose()
+    for other_loop, database in others:
+        # Engines of other loops are disposed on their own loop when it still runs.
+        if other_loop.is_running() and not other_loop.is_closed():
+            asyncio.run_coroutine_threadsafe(database.dispose(), other_loop)
+
+
+async def close_loop_database() -> None:
+    """Dispose of the running loop's engine only (a worker's loop shutting down)."""
+    loop = _current_loop()
+    with _lock:
+        entry = _by_loop.pop(id(loop), None)
+    if entry is not None:
+        await entry[1].dispose()
+
+
+def on_events_committed(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` (thread-safe, non-blocking) after each commit that added outbox
+    events. Returns a function that removes it."""
+    _commit_hooks.append(hook)
+
+    def remove() -> None:
+        if hook in _commit_hooks:
+            _commit_hooks.remove(hook)
+
+    return remove
+
+
+def _events_committed() -> None:
+    for hook in list(_commit_hooks):
+        try:
+            hook()
+        except Exception:  # a wake-up is a hint; the relay's sweep catches up anyway
+            log.exception("outbox commit hook failed")
 
 
 @asynccontextmanager
@@ -104,11 +191,15 @@ async def transaction() -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await audit.seal(session)
+            added_events = session.info.pop(outbox.ADDED_FLAG, False)
             await session.commit()
         except BaseException:
+            session.info.pop(outbox.ADDED_FLAG, None)
             audit.discard_pending(session)
             await session.rollback()
             raise
+        if added_events:
+            _events_committed()
 
 
 @asynccontextmanager

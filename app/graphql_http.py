@@ -226,6 +226,7 @@ class GraphQLEndpoint:
             request=request,
             settings=self.settings,
             auth_error=auth_error,
+            backbone=self.runtime.backbone,
         )
         allowed = (
             {OperationType.QUERY}

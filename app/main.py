@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -20,7 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
-from app.db import close_database, init_database, read_session
+from app.db import close_database, database_configured, init_database, read_session
 from app.graphiql import asset_routes
 from app.graphql_http import GraphQLEndpoint
 from app.oauth import OAuthEndpoints
@@ -28,6 +29,8 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
 from app.ws import GraphQLWebSocket
 from domain.shared.context import request_id_var
+from workers.backbone import Backbone
+from workers.relay import refresh_backlog_gauges
 
 log = logging.getLogger("trama.app")
 
@@ -84,6 +87,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     checks: dict[str, Any] = {}
     ok = True
+    runtime: Runtime = request.app.state.runtime
     try:
         async with read_session() as session:
             await session.execute(sa.text("SELECT 1"))
@@ -92,12 +96,28 @@ async def readyz(request: Request) -> Response:
         ok = False
         checks["database"] = f"error: {exc.__class__.__name__}"
         log.warning("readiness: database unreachable", exc_info=exc)
+    if runtime.settings.redis_url:
+        backbone = runtime.backbone
+        try:
+            if backbone is None:
+                raise RuntimeError("the event backbone is not running")
+            await asyncio.wait_for(asyncio.to_thread(backbone.ping_broker), timeout=2)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            ok = False
+            checks["broker"] = f"error: {exc.__class__.__name__}"
+            log.warning("readiness: broker unreachable", exc_info=exc)
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
     )
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    if database_configured():
+        try:
+            await refresh_backlog_gauges()
+        except Exception:
+            log.warning("metrics: could not read the outbox backlog", exc_info=True)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 
@@ -107,7 +127,12 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     manage_database: bool = True,
+    manage_backbone: bool | None = None,
 ) -> Starlette:
+    """``manage_backbone`` (default: like ``manage_database``) starts the event backbone
+    with the app: relay, fan-out, and in embedded mode the workers and scheduler."""
+    if manage_backbone is None:
+        manage_backbone = manage_database
     settings = settings or get_settings()
     runtime = runtime or build_runtime(settings)
     graphql = GraphQLEndpoint(runtime)
@@ -125,11 +150,21 @@ def create_app(
                 pool_size=settings.db_pool_size,
                 echo=settings.db_echo,
             )
+        backbone: Backbone | None = None
+        if manage_backbone:
+            backbone = Backbone(settings, role="api")
+            await backbone.start()
+            runtime.backbone = backbone
         try:
             yield
         finally:
+            if backbone is not None:
+                runtime.backbone = None
+                await backbone.stop()
             if manage_database:
                 await close_database()
+            if runtime.rate_limiter is not None:
+                await runtime.rate_limiter.close()
 
     routes = [
         Route("/", index),

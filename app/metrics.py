@@ -9,6 +9,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -54,3 +55,32 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# --- event backbone -------------------------------------------------------------------------
+EVENTS_RELAYED = Counter("trama_events_relayed_total", "Outbox events given a delivery position")
+EVENTS_PUBLISHED = Counter("trama_events_published_total", "Events sent to the fan-out")
+OUTBOX_BACKLOG = Gauge(
+    "trama_outbox_backlog", "Committed events not yet relayed", multiprocess_mode="max"
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "trama_outbox_oldest_undelivered_age_seconds",
+    "Age of the oldest event not yet relayed or not yet delivered to a consumer",
+    multiprocess_mode="max",
+)
+DELIVERIES_PENDING = Gauge(
+    "trama_event_deliveries_pending", "Consumer deliveries not yet done", multiprocess_mode="max"
+)
+JOBS = Counter("trama_jobs_total", "Jobs processed by actor and outcome", ["actor", "outcome"])
+JOB_DURATION = Histogram(
+    "trama_job_duration_seconds",
+    "Job run time",
+    ["actor"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+ACTIVE_SUBSCRIPTIONS = Gauge(
+    "trama_active_subscriptions", "GraphQL subscriptions running", multiprocess_mode="livesum"
+)
+SUBSCRIBERS_DROPPED = Counter(
+    "trama_subscribers_dropped_total", "Subscribers disconnected for not keeping up"
+)

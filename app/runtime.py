@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from app.auth.keys import KeyStore
 from app.auth.principals import Authenticator
@@ -21,6 +22,8 @@ class Runtime:
     authenticator: Authenticator
     #: Development only: a token of a demo agent to pre-fill GraphiQL's headers.
     demo_token: Callable[[], Awaitable[str | None]] | None = None
+    #: The event backbone the app's lifespan starts (None when the app runs without one).
+    backbone: Any = None
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -56,6 +56,31 @@ class Settings(BaseSettings):
     default_page_size: int = 20
     max_body_bytes: int = 1_000_000
     allowed_origins: Annotated[list[str], NoDecode] = []
+    #: Budget of the public calculators (simulateCredit, compareCreditSchemes,
+    #: simulateInvestment) per client address: "60/minute", "5/10s", "1000/hour" or "off".
+    public_rate_limit: str = "60/minute"
+    #: The same budget for authenticated callers, counted per subject.
+    authenticated_rate_limit: str = "600/minute"
+
+    # events and workers
+    #: Days relayed events are kept as the log partners replay from.
+    event_retention_days: Annotated[int, Field(ge=1)] = 30
+    #: Seconds between relay sweeps (the relay is also woken right after commits).
+    relay_sweep_interval: Annotated[float, Field(gt=0)] = 1.0
+    #: Seconds a delivery may stay pending before its message is sent again.
+    redeliver_after: Annotated[float, Field(gt=0)] = 300.0
+    #: Worker threads of the in-process broker that ``trama serve`` runs when embedded.
+    embedded_worker_threads: Annotated[int, Field(ge=1, le=64)] = 4
+    #: Extra modules that declare actors (comma-separated).
+    worker_modules: Annotated[list[str], NoDecode] = []
+    #: Prefix of Redis keys and channels (several deployments can share one Redis).
+    redis_namespace: str = "trama"
+    #: Events buffered per subscriber before a slow one is disconnected.
+    subscription_buffer: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    max_subscriptions_per_connection: Annotated[int, Field(ge=1, le=1000)] = 50
+    #: Seconds between the fan-out's checks of the log head (repairs lost pub/sub messages).
+    fanout_poll_interval: Annotated[float, Field(gt=0)] = 2.0
+    ws_keepalive_interval: Annotated[float, Field(gt=0)] = 15.0
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -67,11 +92,26 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else []
         return value
 
+    @field_validator("worker_modules", mode="before")
+    @classmethod
+    def _parse_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("public_rate_limit", "authenticated_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from app.ratelimit import Rate
+
+        Rate.parse(value)  # a ValueError names the accepted forms
         return value
 
     # derived ---------------------------------------------------------------------------

@@ -7,6 +7,9 @@ closed with 4403 and a reason that says why.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -46,9 +49,9 @@ class GraphQLWebSocket(GraphQL):
             runtime.schema,
             graphql_ide=None,
             keep_alive=True,
-            keep_alive_interval=15,
+            keep_alive_interval=settings.ws_keepalive_interval,
             connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=50,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             allowed_origins=settings.allowed_origins,
         )
         self.runtime = runtime
@@ -62,6 +65,8 @@ class GraphQLWebSocket(GraphQL):
             loaders=Loaders(),
             request=request,
             settings=self.runtime.settings,
+            backbone=self.runtime.backbone,
+            rate_limiter=self.runtime.rate_limiter,
         )
 
     async def on_ws_connect(self, context: WSContext) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
@@ -79,4 +84,28 @@ class GraphQLWebSocket(GraphQL):
             websocket.state.close_reason = exc.message
             raise ConnectionRejectionError() from None
         context.principal = principal
+        if principal is not None:
+            _close_when_expired(websocket, principal.claims.get("exp"))
         return {"subject": principal.subject} if principal else None
+
+
+#: Close code when the token the connection authenticated with expires.
+TOKEN_EXPIRED_CLOSE = 4401
+
+
+def _close_when_expired(websocket: Any, exp: object) -> None:
+    """End the connection, with a clear reason, when its token expires."""
+    if not isinstance(exp, int | float):
+        return
+    delay = max(0.0, float(exp) - time.time())
+    loop = asyncio.get_running_loop()
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await websocket.close(
+                code=TOKEN_EXPIRED_CLOSE,
+                reason="Unauthorized: token expired; reconnect with a new token",
+            )
+
+    handle = loop.call_later(delay, lambda: loop.create_task(close()))
+    websocket.state.expiry_timer = handle

@@ -5,7 +5,15 @@ from __future__ import annotations
 from domain.customers import models as customers_models
 from domain.identity import models as identity_models
 from domain.partners import models as partners_models
-from domain.shared import audit
+from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
 
-__all__ = ["audit", "customers_models", "identity_models", "metadata", "partners_models"]
+__all__ = [
+    "audit",
+    "customers_models",
+    "identity_models",
+    "jobs",
+    "metadata",
+    "outbox",
+    "partners_models",
+]

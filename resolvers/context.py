@@ -21,6 +21,8 @@ class Context:
     settings: Any = None
     #: Set when the token presented could not be accepted (message for the client).
     auth_error: str | None = None
+    #: The process's event backbone (fan-out hub, broker), when it runs one.
+    backbone: Any = None
     #: How far the operation got (parse, validate, execute): errors are coded by it.
     graphql_phase: str = "parse"
 

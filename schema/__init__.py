@@ -25,7 +25,7 @@ from strawberry.types import ExecutionContext
 
 from schema.customers import Customer
 from schema.extensions import PhaseTracker, classify, make_auth_gate
-from schema.operations import PUBLIC_ROOT_FIELDS, Mutation, Query
+from schema.operations import PUBLIC_ROOT_FIELDS, Mutation, Query, Subscription
 from schema.partners import Partner
 from schema.scalars import SCALAR_MAP
 
@@ -57,10 +57,14 @@ class TramaSchema(strawberry.federation.Schema):
 
 
 def _is_expected(error: BaseException) -> bool:
+    from strawberry.exceptions import StrawberryInputCoercionError
+
     from domain.shared.errors import DomainError
 
     if isinstance(error, DomainError | InvalidOperationTypeError | CannotGetOperationTypeError):
         return True  # the client's mistake, answered with a code
+    if isinstance(error, StrawberryInputCoercionError):
+        return True  # a variable a scalar refused (a bad Date, Decimal…): BAD_USER_INPUT
     return isinstance(error, GraphQLError) and "code" in (error.extensions or {})
 
 
@@ -98,6 +102,7 @@ def create_schema(
     return TramaSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Customer, Partner],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

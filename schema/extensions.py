@@ -39,6 +39,7 @@ CLIENT_CODES = frozenset(
         "INVALID_TRANSITION",
         "BAD_REQUEST",
         "RATE_LIMITED",
+        "UNAVAILABLE",
         PARSE_FAILED,
         VALIDATION_FAILED,
         BAD_USER_INPUT,

@@ -16,7 +16,7 @@ from domain.customers import rules
 from domain.customers.models import Customer
 from domain.customers.rules import Address
 from domain.partners.models import Partner
-from domain.shared import audit, national_ids
+from domain.shared import audit, national_ids, outbox
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
@@ -46,6 +46,16 @@ def _may_rehome(principal: Principal) -> bool:
 
 def _may_correct_identity(principal: Principal) -> bool:
     return principal.has_role(Role.ADMIN, Role.SUPERVISOR)
+
+
+def _audience(*partners: uuid.UUID | Principal | None) -> list[uuid.UUID]:
+    """Partners an event concerns: the customer's home partner(s) and the actor's."""
+    out: list[uuid.UUID] = []
+    for item in partners:
+        value = item.partner_id if isinstance(item, Principal) else item
+        if value is not None and value not in out:
+            out.append(value)
+    return out
 
 
 # --- snapshots ------------------------------------------------------------------------------
@@ -282,6 +292,17 @@ async def create_customer(
         entity_id=customer.id,
         after=snapshot(customer),
     )
+    outbox.add(
+        session,
+        "customers.created",
+        {
+            "customer_id": str(customer.id),
+            "home_partner_id": str(customer.home_partner_id),
+            "version": customer.version,
+        },
+        partner_ids=_audience(customer.home_partner_id, principal),
+        key=str(customer.id),
+    )
     return customer
 
 
@@ -377,6 +398,19 @@ async def update_customer(
         before=before,
         after=snapshot(customer),
     )
+    changed = sorted(k for k in after if k != "version" and after[k] != before.get(k))
+    outbox.add(
+        session,
+        "customers.updated",
+        {
+            "customer_id": str(customer.id),
+            "home_partner_id": str(customer.home_partner_id),
+            "version": customer.version,
+            "changed": changed,  # field names only: no personal data travels in events
+        },
+        partner_ids=_audience(customer.home_partner_id, principal, before["home_partner_id"]),
+        key=str(customer.id),
+    )
     return customer
 
 
@@ -463,6 +497,18 @@ async def import_customers(
                 "already_present": result.already_present,
                 "rejected": len(result.rejected),
             },
+        )
+        outbox.add(
+            session,
+            "customers.imported",
+            {
+                "home_partner_id": str(home_partner_id),
+                "inserted": result.inserted,
+                "already_present": result.already_present,
+                "rejected": len(result.rejected),
+            },
+            partner_ids=_audience(home_partner_id, principal),
+            key=str(home_partner_id),
         )
     return result
 

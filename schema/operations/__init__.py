@@ -8,6 +8,7 @@ from strawberry.tools import merge_types
 
 from resolvers import node as node_resolvers
 from schema.operations.customers import CustomerMutation, CustomerQuery
+from schema.operations.events import EventMutation, EventQuery, Subscription
 from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.partners import PartnerQuery
 
@@ -22,8 +23,10 @@ class NodeQuery:
     )
 
 
-Query = merge_types("Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, CustomerMutation))
+Query = merge_types("Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery, EventQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, CustomerMutation, EventMutation))
 
 #: Root fields an anonymous caller may select.
 PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"})
+
+__all__ = ["PUBLIC_ROOT_FIELDS", "Mutation", "Query", "Subscription"]

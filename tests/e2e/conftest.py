@@ -9,6 +9,7 @@ group if anything is left.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import contextlib
 import os
 import signal
@@ -61,6 +62,8 @@ def server_env(database_url: str, var_dir: Path) -> dict[str, str]:
     )
     if TEST_REDIS_URL:
         env["TRAMA_REDIS_URL"] = TEST_REDIS_URL
+        # Servers of one test share a namespace; other tests' events never reach them.
+        env["TRAMA_REDIS_NAMESPACE"] = "t" + hashlib.sha256(database_url.encode()).hexdigest()[:12]
     return env
 
 

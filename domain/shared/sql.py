@@ -1,0 +1,61 @@
+"""Where PostgreSQL and SQLite differ, one helper hides it (DESIGN §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def dialect_of(session: AsyncSession) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+async def insert_ignoring_conflicts(
+    session: AsyncSession,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    index_elements: Sequence[str],
+) -> int:
+    """Insert ``rows``, skipping those that collide on ``index_elements``. Returns how many
+    were inserted."""
+    if not rows:
+        return 0
+    if dialect_of(session) == "postgresql":
+        pg = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        result = await session.execute(pg, list(rows))
+    else:
+        lite = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        result = await session.execute(lite, list(rows))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def for_update_skip_locked(query: sa.Select[Any], session: AsyncSession) -> sa.Select[Any]:
+    """Row locks that skip rows other workers hold (PostgreSQL). SQLite has a single writer
+    that already holds the database lock, so the query runs as is."""
+    if dialect_of(session) == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def for_update(query: sa.Select[Any], session: AsyncSession) -> sa.Select[Any]:
+    """Lock the selected rows until the transaction ends (PostgreSQL); SQLite writers hold
+    the database write lock already (``BEGIN IMMEDIATE``)."""
+    if dialect_of(session) == "postgresql":
+        return query.with_for_update()
+    return query
+
+
+async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
+    """Serialize with every other transaction taking the same key until this one ends.
+
+    PostgreSQL: ``pg_advisory_xact_lock``. SQLite: writers begin ``IMMEDIATE``, so the
+    transaction already holds the only write lock there is.
+    """
+    if dialect_of(session) == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))

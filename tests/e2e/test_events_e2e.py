@@ -1,0 +1,131 @@
+"""The partner event stream through real clients: ``trama serve`` on a loopback port and
+the ``gql`` client over WebSockets. Runs embedded (SQLite, in-process broker) or on
+Postgres + Redis, as the suite is configured."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from gql import Client, GraphQLRequest, gql
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.e2e.test_service_e2e import CREATE_CUSTOMER, UPDATE_CUSTOMER, execute, http_client, rut
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Server
+
+Trama = Callable[..., Awaitable[tuple[int, str, str]]]
+TIMEOUT = 60.0
+
+EVENTS = gql(
+    """
+    subscription Follow($topics: [String!], $after: String) {
+      events(topics: $topics, after: $after) { cursor position topic key payload occurredAt }
+    }
+    """
+)
+
+
+async def token_for(trama: Trama, server: Server, role: str, *extra: str) -> str:
+    code, out, err = await trama(server, "token", "--role", role, *extra)
+    assert code == 0, err
+    return out.strip()
+
+
+def ws(server: Server, token: str) -> Client:
+    transport = WebsocketsTransport(
+        url=server.ws_url,
+        init_payload={"Authorization": f"Bearer {token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        connect_timeout=10,
+        close_timeout=1,  # gql waits this long for the server's close frame after a break
+        ack_timeout=10,
+    )
+    return Client(transport=transport, execute_timeout=20)
+
+
+async def collect(
+    server: Server, token: str, count: int, ready: asyncio.Event, **variables: Any
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    async with ws(server, token) as session:
+        stream = session.subscribe(GraphQLRequest(EVENTS, variable_values=variables))
+        ready.set()
+        async for item in stream:
+            out.append(item["events"])
+            if len(out) >= count:
+                break
+    return out
+
+
+async def create_customers(server: Server, token: str, bodies: list[int]) -> list[str]:
+    ids: list[str] = []
+    async with http_client(server, token) as session:
+        for body in bodies:
+            created = await execute(
+                session,
+                CREATE_CUSTOMER,
+                input={
+                    "nationalId": {"type": "CL_RUT", "number": rut(body)},
+                    "givenNames": "Eva",
+                    "familyNames": "Rojas",
+                },
+            )
+            assert created["__typename"] == "CreateCustomerSuccess", created
+            ids.append(created["customer"]["id"])
+    return ids
+
+
+async def test_a_partner_follows_its_events_then_resumes_by_cursor(
+    server: Server, trama: Trama
+) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        andino = await token_for(trama, server, "agent", "--partner", "BANCO_ANDINO")
+        other = await token_for(trama, server, "agent", "--partner", "RETAIL_SUR")
+        admin = await token_for(trama, server, "admin")
+
+        ready = asyncio.Event()
+        mine = asyncio.create_task(
+            collect(server, andino, 3, ready, topics=["customers.*"])
+        )
+        await ready.wait()
+        await asyncio.sleep(0.5)  # the subscription is registered once the stream started
+        ids = await create_customers(server, andino, [30_100_001, 30_100_002])
+        # Another partner's change is not Andino's business.
+        await create_customers(server, other, [30_100_003])
+        async with http_client(server, andino) as session:
+            updated = await execute(
+                session, UPDATE_CUSTOMER, input={"id": ids[0], "version": 1, "email": "e@x.cl"}
+            )
+            assert updated["__typename"] == "UpdateCustomerSuccess", updated
+        seen = await mine
+        assert [e["topic"] for e in seen] == [
+            "customers.created",
+            "customers.created",
+            "customers.updated",
+        ]
+        positions = [int(e["cursor"]) for e in seen]
+        assert positions == sorted(positions)
+        assert seen[2]["payload"]["changed"] == ["email"]
+        assert "e@x.cl" not in str(seen)  # no personal data in events
+
+        # Resuming after the first event replays exactly what came after it.
+        ready = asyncio.Event()
+        replay = await collect(server, andino, 2, ready, after=seen[0]["cursor"])
+        assert [e["cursor"] for e in replay] == [e["cursor"] for e in seen[1:]]
+
+        # An admin sees every partner's events, in one gap-free sequence.
+        ready = asyncio.Event()
+        everything = await collect(
+            server,
+            admin,
+            4,
+            ready,
+            after=str(positions[0] - 1),
+            topics=["customers.created", "customers.updated"],
+        )
+        cursors = [int(e["cursor"]) for e in everything]
+        assert cursors == sorted(cursors)
+        assert {e["topic"] for e in everything} == {"customers.created", "customers.updated"}

@@ -1,0 +1,1 @@
+"""Actor modules, one per job family."""
