@@ -22,6 +22,8 @@ from app.graphiql import SCRIPTS, STYLES
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from tests.conftest import make_settings
+from workers.backbone import Backbone
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Runtime]]]
 URL_RE = re.compile(r"https?://", re.IGNORECASE)
@@ -42,33 +44,72 @@ def make_client(settings: Settings, db: Database) -> ClientFactory:
 
 
 # --- health and readiness -------------------------------------------------------------------
-async def test_healthz_and_readyz(client: httpx.AsyncClient, db: Database) -> None:
-    response = await client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-    response = await client.get("/readyz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
-
-    if db.dialect == "postgresql":
-        bad_url = "postgresql+asyncpg://nobody@127.0.0.1:1/nowhere"  # nothing listens on 1
-    else:
-        bad_url = f"sqlite+aiosqlite:///{Path('/nonexistent-dir') / 'trama.db'}"
-    init_database(bad_url)
+async def test_healthz_and_readyz(
+    client: httpx.AsyncClient, db: Database, runtime: Runtime
+) -> None:
+    expected = {"database": "ok"}
+    backbone = None
+    if runtime.settings.redis_url:  # with Redis configured, readiness includes the broker
+        backbone = Backbone(runtime.settings, role="api", run_workers=False)
+        await backbone.start()
+        runtime.backbone = backbone
+        expected["broker"] = "ok"
     try:
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
         response = await client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok", "checks": expected}
+
+        if db.dialect == "postgresql":
+            bad_url = "postgresql+asyncpg://nobody@127.0.0.1:1/nowhere"  # nothing listens on 1
+        else:
+            bad_url = f"sqlite+aiosqlite:///{Path('/nonexistent-dir') / 'trama.db'}"
+        saved = (app_db._config, dict(app_db._by_loop))
+        init_database(bad_url)
+        try:
+            response = await client.get("/readyz")
+        finally:
+            await close_database()
+            app_db._config = saved[0]  # back to the test's database
+            app_db._by_loop.update(saved[1])
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "unavailable"
+        assert body["checks"]["database"].startswith("error: ")
+        assert "nobody" not in response.text  # no connection details leak
+
+        response = await client.get("/readyz")
+        assert response.status_code == 200
     finally:
-        await close_database()
-        app_db._database = db  # back to the test's database
+        if backbone is not None:
+            runtime.backbone = None
+            await backbone.stop()
+
+
+async def test_readyz_reports_an_unreachable_broker(
+    session_tmp: Path, database_url: str, db: Database, keys: Any
+) -> None:
+    settings = make_settings(session_tmp, database_url, redis_url="redis://127.0.0.1:1/0")
+    runtime = build_runtime(settings)
+    backbone = Backbone(settings, role="api", run_workers=False)
+    await backbone.start()
+    runtime.backbone = backbone
+    app = create_app(settings, runtime=runtime, manage_database=False)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://trama.test"
+        ) as http:
+            response = await http.get("/readyz")
+    finally:
+        runtime.backbone = None
+        await backbone.stop()
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["database"].startswith("error: ")
-    assert "nobody" not in response.text  # no connection details leak
-
-    response = await client.get("/readyz")
-    assert response.status_code == 200
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["broker"].startswith("error: ")
 
 
 # --- metrics --------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ group if anything is left.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import contextlib
+import hashlib
 import os
 import signal
 import socket
