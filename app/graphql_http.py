@@ -227,6 +227,7 @@ class GraphQLEndpoint:
             settings=self.settings,
             auth_error=auth_error,
             backbone=self.runtime.backbone,
+            rate_limiter=self.runtime.rate_limiter,
         )
         allowed = (
             {OperationType.QUERY}
@@ -278,4 +279,11 @@ class GraphQLEndpoint:
         metrics.GRAPHQL_OPERATIONS.labels(operation, "http").inc()
         metrics.GRAPHQL_LATENCY.labels(operation).observe(time.perf_counter() - started)
         headers = {"WWW-Authenticate": 'Bearer realm="trama"'} if status == 401 else {}
+        retry = [
+            extensions["retryAfter"]
+            for extensions in (e.extensions or {} for e in errors)
+            if extensions.get("code") == "RATE_LIMITED" and "retryAfter" in extensions
+        ]
+        if retry:
+            headers["Retry-After"] = str(max(retry))
         return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)

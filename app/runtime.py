@@ -9,6 +9,7 @@ from typing import Any
 from app.auth.keys import KeyStore
 from app.auth.principals import Authenticator
 from app.auth.tokens import TokenService
+from app.ratelimit import CallerLimiter, build_limiter
 from app.settings import Settings
 from schema import TramaSchema, create_schema
 
@@ -24,6 +25,8 @@ class Runtime:
     demo_token: Callable[[], Awaitable[str | None]] | None = None
     #: The event backbone the app's lifespan starts (None when the app runs without one).
     backbone: Any = None
+    #: Rate limits per caller (public calculators); closed by the app's lifespan.
+    rate_limiter: CallerLimiter | None = None
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -41,6 +44,7 @@ def build_runtime(settings: Settings) -> Runtime:
         keys=keys,
         tokens=tokens,
         authenticator=Authenticator(settings, tokens),
+        rate_limiter=build_limiter(settings),
     )
     if settings.env == "development":
         from app.devtokens import demo_agent_token

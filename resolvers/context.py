@@ -23,6 +23,8 @@ class Context:
     auth_error: str | None = None
     #: The process's event backbone (fan-out hub, broker), when it runs one.
     backbone: Any = None
+    #: Rate limits per caller (app.ratelimit.CallerLimiter); None: no limits.
+    rate_limiter: Any = None
     #: How far the operation got (parse, validate, execute): errors are coded by it.
     graphql_phase: str = "parse"
 

@@ -7,6 +7,7 @@ from strawberry import relay
 from strawberry.tools import merge_types
 
 from resolvers import node as node_resolvers
+from schema.operations.credits import PUBLIC_CREDIT_FIELDS, CreditQuery
 from schema.operations.customers import CustomerMutation, CustomerQuery
 from schema.operations.events import EventMutation, EventQuery, Subscription
 from schema.operations.identity import IdentityMutation, IdentityQuery
@@ -23,10 +24,12 @@ class NodeQuery:
     )
 
 
-Query = merge_types("Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery, EventQuery))
+Query = merge_types(
+    "Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery, EventQuery, CreditQuery)
+)
 Mutation = merge_types("Mutation", (IdentityMutation, CustomerMutation, EventMutation))
 
 #: Root fields an anonymous caller may select.
-PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"})
+PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"}) | PUBLIC_CREDIT_FIELDS
 
 __all__ = ["PUBLIC_ROOT_FIELDS", "Mutation", "Query", "Subscription"]

@@ -34,6 +34,7 @@ from domain.credits.calendar import (
     first_due_date,
     thirty_360,
 )
+from domain.credits.investments import simulate_investment
 from domain.credits.schedules import (
     DEFAULT_MAX_ANNUAL_RATE,
     FeeMode,
@@ -45,7 +46,6 @@ from domain.credits.schedules import (
     compare_schemes,
     parse_money,
     round_fraction,
-    simulate_investment,
 )
 from domain.shared.errors import ValidationFailed
 from domain.shared.money import CURRENCY_EXPONENTS, Money
