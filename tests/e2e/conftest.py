@@ -153,14 +153,15 @@ class Server:
 async def start_server(
     database_url: str, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[Server]]]:
-    """``await start_server("--workers", "2")``: a server on a fresh seeded database."""
+    """``await start_server("--workers", "2", env={"TRAMA_X": "1"})``: a server on a fresh
+    seeded database."""
     started: list[Server] = []
 
-    async def start(*extra: str) -> Server:
+    async def start(*extra: str, env: dict[str, str] | None = None) -> Server:
         var_dir = tmp_path / f"var{len(started)}"
         var_dir.mkdir()
         server = Server(
-            env=server_env(database_url, var_dir),
+            env={**server_env(database_url, var_dir), **(env or {})},
             var_dir=var_dir,
             log_path=tmp_path / f"server{len(started)}.log",
         )

@@ -8,9 +8,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
+from app.db import Database, transaction
+from domain.partners import service as partners
+from domain.shared import outbox
 from tests.e2e.test_service_e2e import CREATE_CUSTOMER, UPDATE_CUSTOMER, execute, http_client, rut
 
 if TYPE_CHECKING:
@@ -87,9 +91,7 @@ async def test_a_partner_follows_its_events_then_resumes_by_cursor(
         admin = await token_for(trama, server, "admin")
 
         ready = asyncio.Event()
-        mine = asyncio.create_task(
-            collect(server, andino, 3, ready, topics=["customers.*"])
-        )
+        mine = asyncio.create_task(collect(server, andino, 3, ready, topics=["customers.*"]))
         await ready.wait()
         await asyncio.sleep(0.5)  # the subscription is registered once the stream started
         ids = await create_customers(server, andino, [30_100_001, 30_100_002])
@@ -129,3 +131,144 @@ async def test_a_partner_follows_its_events_then_resumes_by_cursor(
         cursors = [int(e["cursor"]) for e in everything]
         assert cursors == sorted(cursors)
         assert {e["topic"] for e in everything} == {"customers.created", "customers.updated"}
+
+
+CUSTOMER_CHANGED = gql(
+    """
+    subscription Follow($id: ID!) {
+      customerChanged(id: $id) { id version email givenNames }
+    }
+    """
+)
+
+
+async def test_customer_changed_streams_the_current_state(server: Server, trama: Trama) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        agent = await token_for(trama, server, "agent", "--partner", "BANCO_ANDINO")
+        (customer_id,) = await create_customers(server, agent, [30_200_001])
+        (other_id,) = await create_customers(server, agent, [30_200_002])
+        states: list[dict[str, Any]] = []
+        ready = asyncio.Event()
+
+        async def follow() -> None:
+            async with ws(server, agent) as session:
+                stream = session.subscribe(
+                    GraphQLRequest(CUSTOMER_CHANGED, variable_values={"id": customer_id})
+                )
+                ready.set()
+                async for item in stream:
+                    states.append(item["customerChanged"])
+                    if len(states) == 2:
+                        return
+
+        task = asyncio.create_task(follow())
+        await ready.wait()
+        await asyncio.sleep(0.5)
+        async with http_client(server, agent) as session:
+            for target, version, email in [
+                (other_id, 1, "o@x.cl"),  # another customer: not followed
+                (customer_id, 1, "a@x.cl"),
+                (customer_id, 2, "b@x.cl"),
+            ]:
+                changed = await execute(
+                    session,
+                    UPDATE_CUSTOMER,
+                    input={"id": target, "version": version, "email": email},
+                )
+                assert changed["__typename"] == "UpdateCustomerSuccess", changed
+        await task
+        assert [(s["id"], s["version"], s["email"]) for s in states] == [
+            (customer_id, 2, "a@x.cl"),
+            (customer_id, 3, "b@x.cl"),
+        ]
+
+
+async def test_a_token_that_expires_ends_the_subscription_with_a_reason(
+    server: Server, trama: Trama
+) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        short = await token_for(trama, server, "agent", "--partner", "BANCO_ANDINO", "--ttl", "3")
+        import websockets
+
+        async with websockets.connect(
+            server.ws_url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        ) as socket:
+            import json
+
+            await socket.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {short}"}}
+                )
+            )
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            await socket.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": "subscription { events { cursor } }"},
+                    }
+                )
+            )
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                    assert message["type"] in ("ping", "pong", "next"), message
+            assert socket.close_code == 4401
+            assert "token expired" in (socket.close_reason or "")
+
+
+async def test_a_subscriber_that_does_not_read_is_disconnected_and_resumes(
+    start_server: Callable[..., Awaitable[Server]], trama: Trama, db: Database
+) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        server = await start_server(env={"TRAMA_SUBSCRIPTION_BUFFER": "2"})
+        agent = await token_for(trama, server, "agent", "--partner", "BANCO_ANDINO")
+        import json
+
+        import websockets
+
+        async with websockets.connect(
+            server.ws_url,
+            subprotocols=["graphql-transport-ws"],
+            max_queue=1,  # type: ignore[list-item]
+        ) as socket:
+            await socket.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {agent}"}}
+                )
+            )
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            query = 'subscription { events(topics: ["customers.created"]) { cursor } }'
+            await socket.send(
+                json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})
+            )
+            await asyncio.sleep(0.5)
+            # Forty events commit at once (one relay batch) while the client stops reading:
+            # the server's buffer for it (2 events) fills and it is cut off.
+            async with transaction() as session:
+                andino = await partners.find_by_code(session, "BANCO_ANDINO")
+                assert andino is not None
+                for n in range(40):
+                    outbox.add(session, "customers.created", {"n": n}, partner_ids=[andino.id])
+            received: list[str] = []
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                    if message["type"] == "next":
+                        received.append(message["payload"]["data"]["events"]["cursor"])
+            assert socket.close_code == 4008
+            reason = socket.close_reason or ""
+            assert reason.startswith("slow consumer: resume with after=")
+        # It resumes from the cursor the server named and gets the rest, in order.
+        resume_after = reason.rsplit("=", 1)[1]
+        if received:
+            assert resume_after == received[-1]
+        ready = asyncio.Event()
+        rest = await collect(
+            server, agent, 40 - len(received), ready,
+            topics=["customers.created"], after=resume_after,
+        )  # fmt: skip
+        cursors = [int(c) for c in received] + [int(e["cursor"]) for e in rest]
+        assert cursors == sorted(set(cursors)) and len(cursors) == 40
