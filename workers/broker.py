@@ -171,7 +171,16 @@ def _consumer_actor(spec: ConsumerSpec) -> Callable[[str], Any]:
 
 def _job_actor(spec: JobSpec) -> Callable[..., Any]:
     async def run(**kwargs: Any) -> None:
-        result = await spec.fn(**kwargs)
+        if spec.transactional:
+            message = CurrentMessage.get_current_message()
+            async with transaction() as session:
+                if message is not None and not await jobs.claim_message(
+                    session, message_id=message.message_id, actor=spec.name
+                ):
+                    return  # this message was handled already
+                result = await spec.fn(session, **kwargs)
+        else:
+            result = await spec.fn(**kwargs)
         if result is not None:
             log.info("job %s done: %s", spec.name, result)
 

@@ -70,6 +70,9 @@ class JobSpec:
     every: timedelta | None
     retry: RetryPolicy
     queue: str
+    #: Run ``fn(session, **kwargs)`` in one transaction with an inbox row keyed by the
+    #: message id: a message delivered twice does its work once.
+    transactional: bool = False
 
 
 @dataclass
@@ -116,10 +119,14 @@ def job(
     every: timedelta | None = None,
     retry: RetryPolicy | None = None,
     queue: str = "default",
+    transactional: bool = False,
 ) -> Callable[[JobFn], JobFn]:
+    """Declare a job. ``transactional=True``: ``fn(session, **kwargs)`` runs in one
+    transaction guarded by the job inbox (idempotent per message)."""
+
     def register(fn: JobFn) -> JobFn:
         REGISTRY._check_name(name)
-        REGISTRY.jobs[name] = JobSpec(name, fn, every, retry or RetryPolicy(), queue)
+        REGISTRY.jobs[name] = JobSpec(name, fn, every, retry or RetryPolicy(), queue, transactional)
         return fn
 
     return register

@@ -57,6 +57,17 @@ class FailedJob(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=200)
 
 
+class JobInbox(SQLModel, table=True):
+    """Messages a transactional job has handled: a message delivered twice (a worker that
+    died before acknowledging it) finds its row and does nothing."""
+
+    __tablename__ = "job_inbox"
+
+    message_id: str = Field(max_length=100, primary_key=True)
+    actor: str = Field(max_length=100)
+    done_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
 class ScheduledRun(SQLModel, table=True):
     __tablename__ = "scheduled_runs"
 
@@ -207,6 +218,24 @@ async def discard(session: AsyncSession, *, principal: Principal, job_id: uuid.U
         after={"actor": job.actor, "message_id": job.message_id},
     )
     return job
+
+
+async def claim_message(session: AsyncSession, *, message_id: str, actor: str) -> bool:
+    """True the first time a message is handled, in the caller's transaction (a rollback
+    releases the claim with the work)."""
+    inserted = await insert_ignoring_conflicts(
+        session,
+        table_of(JobInbox),
+        [{"message_id": message_id, "actor": actor, "done_at": utcnow()}],
+        index_elements=["message_id"],
+    )
+    return inserted == 1
+
+
+async def forget_messages(session: AsyncSession, *, older_than: timedelta) -> int:
+    table = table_of(JobInbox)
+    result = await session.execute(table.delete().where(table.c.done_at < utcnow() - older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # --- scheduler ------------------------------------------------------------------------------

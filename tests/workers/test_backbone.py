@@ -280,3 +280,29 @@ async def test_a_subscriber_that_does_not_read_is_cut_off(db: Database) -> None:
             await slow.next()
     finally:
         await hub.stop()
+
+
+async def test_a_transactional_job_does_its_work_once_per_message(start_backbone: Start) -> None:
+    runs: list[int] = []
+
+    async def work(session: Any, n: int) -> None:
+        runs.append(n)
+
+    REGISTRY.jobs["tests.once"] = JobSpec(
+        "tests.once", work, None, RetryPolicy(), "default", transactional=True
+    )
+    try:
+        backbone = await start_backbone()
+        assert backbone.broker is not None
+        actor = backbone.broker.actors["tests.once"]
+        message = actor.message_with_options(kwargs={"n": 7})
+        # The same message delivered twice (a worker died before acknowledging it).
+        backbone.broker.broker.enqueue(message)
+        backbone.broker.broker.enqueue(message)
+        other = actor.message_with_options(kwargs={"n": 8})
+        backbone.broker.broker.enqueue(other)
+        await eventually(lambda: len(runs) >= 2)
+        await asyncio.sleep(0.5)
+        assert sorted(runs) == [7, 8]
+    finally:
+        REGISTRY.remove("tests.once")

@@ -21,6 +21,7 @@ async def purge() -> int:
     async with transaction() as session:
         removed = await outbox.purge(session, older_than=retention)
         await jobs.forget_ticks(session, older_than=timedelta(days=1))
+        await jobs.forget_messages(session, older_than=timedelta(days=7))
     if removed:
         log.info("purged %d events older than %s", removed, retention)
     return removed
