@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -67,6 +68,8 @@ class Settings(BaseSettings):
     event_retention_days: Annotated[int, Field(ge=1)] = 30
     #: Seconds between relay sweeps (the relay is also woken right after commits).
     relay_sweep_interval: Annotated[float, Field(gt=0)] = 1.0
+    #: Seconds between cluster-wide sweeps re-sending stale deliveries (one process a tick).
+    sweep_interval: Annotated[float, Field(ge=1)] = 30.0
     #: Seconds a delivery may stay pending before its message is sent again.
     redeliver_after: Annotated[float, Field(gt=0)] = 300.0
     #: Worker threads of the in-process broker that ``trama serve`` runs when embedded.
@@ -81,6 +84,14 @@ class Settings(BaseSettings):
     #: Seconds between the fan-out's checks of the log head (repairs lost pub/sub messages).
     fanout_poll_interval: Annotated[float, Field(gt=0)] = 2.0
     ws_keepalive_interval: Annotated[float, Field(gt=0)] = 15.0
+
+    # credits (rates are fractions: "0.5" is 50% a year; unset: the domain's defaults)
+    #: Highest nominal annual rate a credit may carry (default 1.5).
+    credit_max_annual_rate: Annotated[Decimal | None, Field(ge=0)] = None
+    #: Late-interest rate of credits registered without one (default 0.30).
+    late_annual_rate: Annotated[Decimal | None, Field(ge=0)] = None
+    #: The cap of late interest, e.g. Chile's tasa máxima convencional (default 0.50).
+    late_annual_rate_cap: Annotated[Decimal | None, Field(ge=0)] = None
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

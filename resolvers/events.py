@@ -165,7 +165,9 @@ async def customer_changed(info: Info, id: strawberry.ID) -> AsyncGenerator[Cust
     async with read_session() as session:
         await customers.get_customer(session, principal=principal, customer_id=key)
     # Any reader of the customer may follow it: the events carry no data, the state comes
-    # from the same read path (and masking) as the `customer` query.
+    # from the same read path (and masking) as the `customer` query. Changes that land
+    # together are sent once, as the state after the last of them.
+    last_version = 0
     async for _ in _stream(
         info,
         scope=outbox.EventScope(None),
@@ -178,6 +180,9 @@ async def customer_changed(info: Info, id: strawberry.ID) -> AsyncGenerator[Cust
                 model = await customers.get_customer(session, principal=principal, customer_id=key)
             except NotFound:
                 return
+        if model.version <= last_version:
+            continue
+        last_version = model.version
         yield Customer.from_view(present(model, principal))
 
 

@@ -105,6 +105,12 @@ class Backbone:
             self.scheduler = Scheduler(self.broker)
             await self.scheduler.start()
         _current = self
+        if self.embedded and self.run_workers:
+            # The in-process queue died with the previous run: send its deliveries again
+            # now (the consumers' inbox absorbs any repeat).
+            resent = await self.relay.redeliver(everything=True)
+            if resent:
+                log.info("re-sent %d deliveries pending from before the start", resent)
         self.relay.wake()  # events committed while nothing ran
         log.info(
             "event backbone up: role=%s broker=%s workers=%s scheduler=%s",

@@ -218,7 +218,12 @@ class RedisPublisher:
         self._redis = aioredis.from_url(redis_url)
 
     async def __call__(self, events: list[outbox.Event]) -> None:
-        await self._redis.publish(self.channel, orjson.dumps([e.to_wire() for e in events]))
+        body = orjson.dumps([e.to_wire() for e in events])
+        try:
+            await self._redis.publish(self.channel, body)
+        except (aioredis.ConnectionError, aioredis.TimeoutError):
+            # A pooled connection may predate a Redis restart: one retry on a fresh one.
+            await self._redis.publish(self.channel, body)
 
     async def close(self) -> None:
         await self._redis.aclose()

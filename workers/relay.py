@@ -119,10 +119,13 @@ class Relay:
                 log.warning("publishing %d events failed", len(batch.events), exc_info=True)
         return len(batch.events)
 
-    async def redeliver(self) -> int:
-        """Send again the deliveries still pending long after they were sent."""
+    async def redeliver(self, *, everything: bool = False) -> int:
+        """Send again the deliveries still pending long after they were sent (or every
+        pending one: an in-process broker starts empty, so whatever was queued in the
+        previous run is gone)."""
+        older_than = timedelta(seconds=-1) if everything else self.redeliver_after
         async with transaction() as session:
-            stale = await outbox.stale_deliveries(session, older_than=self.redeliver_after)
+            stale = await outbox.stale_deliveries(session, older_than=older_than, limit=100_000)
         if stale:
             log.info("sending %d stale deliveries again", len(stale))
             await asyncio.to_thread(self.broker.send_deliveries, stale)

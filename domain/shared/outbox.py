@@ -313,6 +313,8 @@ async def note_failed_attempt(
             attempts=table.c.attempts + 1,
             last_error=error[:2000],
             status=DeliveryStatus.FAILED.value if final else DeliveryStatus.PENDING.value,
+            # A retry is on its way: the sweep must not start a second chain of them.
+            enqueued_at=utcnow(),
         )
     )
 

@@ -27,7 +27,7 @@ async def purge() -> int:
     return removed
 
 
-@job("events.sweep", every=timedelta(seconds=30))
+@job("events.sweep", every=timedelta(seconds=get_settings().sweep_interval))
 async def sweep() -> int:
     """Send again the deliveries whose message was lost (one process per tick does it)."""
     from workers.backbone import current_backbone
