@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from domain.credits import models as credits_models
 from domain.customers import models as customers_models
 from domain.identity import models as identity_models
+from domain.investors import models as investors_models
 from domain.partners import models as partners_models
 from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
 
 __all__ = [
     "audit",
+    "credits_models",
     "customers_models",
     "identity_models",
+    "investors_models",
     "jobs",
     "metadata",
     "outbox",

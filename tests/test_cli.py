@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import seed as demo
 from app.auth.keys import KeyStore
+from domain.shared.principal import ROLE_SCOPES, Role
 
 TEST_DB_URL = os.environ.get("TRAMA_TEST_DATABASE_URL", "").strip()
 IS_POSTGRES = TEST_DB_URL.startswith("postgresql")
@@ -221,12 +222,10 @@ async def test_token_for_a_partner_agent(tokens: dict[str, Result]) -> None:
     assert header["alg"] == "RS256" and header["kid"]
     assert claims["partner"] == "BANCO_ANDINO"
     assert claims["roles"] == ["agent"]
-    assert set(claims["scp"].split()) == {
-        "pii:read",
-        "customers:read",
-        "customers:write",
-        "partners:read",
-    }
+    assert set(claims["scp"].split()) == {s.value for s in ROLE_SCOPES[Role.AGENT]}
+    assert {"pii:read", "customers:read", "customers:write", "partners:read"} <= set(
+        claims["scp"].split()
+    )
     assert claims["sub"] == "agent@bancoandino"  # the seeded agent of that partner
     assert claims["exp"] > claims["iat"]
 

@@ -14,6 +14,8 @@ class Role(StrEnum):
     PARTNER_SYSTEM = "partner_system"
     INVESTOR = "investor"
     ADMIN = "admin"
+    #: A person acting for themselves (``customer_id`` names them): their own credits only.
+    CUSTOMER = "customer"
 
 
 class Scope(StrEnum):
@@ -23,23 +25,66 @@ class Scope(StrEnum):
     PARTNERS_READ = "partners:read"
     AUDIT_READ = "audit:read"
     CLIENTS_MANAGE = "clients:manage"
+    INVESTORS_READ = "investors:read"
+    INVESTORS_WRITE = "investors:write"
+    CREDITS_READ = "credits:read"
+    CREDITS_WRITE = "credits:write"
+    PAYMENTS_WRITE = "payments:write"
+    CASES_READ = "cases:read"
+    CASES_WRITE = "cases:write"
+    CASES_RESOLVE_BULK = "cases:resolve_bulk"
+    CASES_ADMIN = "cases:admin"
 
 
 #: The scopes each role may hold. A token's ``scp`` is narrowed to these; a token without
 #: ``scp`` (an application token) gets all of them.
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.AGENT: frozenset(
-        {Scope.PII_READ, Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.PARTNERS_READ}
+        {
+            Scope.PII_READ,
+            Scope.CUSTOMERS_READ,
+            Scope.CUSTOMERS_WRITE,
+            Scope.PARTNERS_READ,
+            Scope.CREDITS_READ,
+            Scope.CREDITS_WRITE,
+            Scope.PAYMENTS_WRITE,
+            Scope.CASES_READ,
+            Scope.CASES_WRITE,
+        }
     ),
     Role.SUPERVISOR: frozenset(
-        {Scope.PII_READ, Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.PARTNERS_READ}
+        {
+            Scope.PII_READ,
+            Scope.CUSTOMERS_READ,
+            Scope.CUSTOMERS_WRITE,
+            Scope.PARTNERS_READ,
+            Scope.INVESTORS_READ,
+            Scope.INVESTORS_WRITE,
+            Scope.CREDITS_READ,
+            Scope.CREDITS_WRITE,
+            Scope.PAYMENTS_WRITE,
+            Scope.CASES_READ,
+            Scope.CASES_WRITE,
+            Scope.CASES_RESOLVE_BULK,
+        }
     ),
-    Role.NETWORK_VIEWER: frozenset({Scope.CUSTOMERS_READ, Scope.PARTNERS_READ}),
+    Role.NETWORK_VIEWER: frozenset({Scope.CUSTOMERS_READ, Scope.PARTNERS_READ, Scope.CASES_READ}),
     Role.PARTNER_SYSTEM: frozenset(
-        {Scope.PII_READ, Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.PARTNERS_READ}
+        {
+            Scope.PII_READ,
+            Scope.CUSTOMERS_READ,
+            Scope.CUSTOMERS_WRITE,
+            Scope.PARTNERS_READ,
+            Scope.CREDITS_READ,
+            Scope.PAYMENTS_WRITE,
+            Scope.CASES_READ,
+            Scope.CASES_WRITE,
+        }
     ),
     Role.INVESTOR: frozenset({Scope.PARTNERS_READ}),
     Role.ADMIN: frozenset(set(Scope)),
+    # What a customer may read is narrowed further by each domain's scope (their own rows).
+    Role.CUSTOMER: frozenset({Scope.CREDITS_READ}),
 }
 
 #: Roles that only make sense on behalf of one partner.
@@ -87,6 +132,8 @@ class Principal:
     client_id: str | None = None
     kind: str = "user"  # "user" | "client" | "system"
     display_name: str | None = None
+    #: The customer a CUSTOMER principal is (from the token's ``customer_id`` claim).
+    customer_id: uuid.UUID | None = None
     claims: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def has_role(self, *roles: Role) -> bool:

@@ -16,10 +16,10 @@ from app.runtime import Runtime
 from domain.identity import service as identity
 from domain.partners import service as partners
 from domain.partners.models import Partner
-from domain.shared.principal import SYSTEM
+from domain.shared.principal import ROLE_SCOPES, SYSTEM, Role
 
 VIEWER = "{ viewer { subject kind displayName roles scopes partner { code } } }"
-ALL_PARTNER_SYSTEM_SCOPES = "customers:read customers:write partners:read pii:read"
+ALL_PARTNER_SYSTEM_SCOPES = " ".join(sorted(s.value for s in ROLE_SCOPES[Role.PARTNER_SYSTEM]))
 
 
 @dataclass

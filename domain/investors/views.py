@@ -1,0 +1,82 @@
+"""What a principal may see of an investor: personal data masked without ``pii:read``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.investors.models import Investor
+from domain.investors.rules import mask_account
+from domain.shared import national_ids
+from domain.shared.principal import Principal
+
+MASK = "•••"
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccountView:
+    bank_code: str
+    account_type: str
+    number: str  # masked to the last four digits without pii:read
+
+
+@dataclass(frozen=True, slots=True)
+class InvestorView:
+    id: uuid.UUID
+    kind: str
+    legal_name: str
+    national_id_type: str
+    national_id: str
+    country: str
+    email: str | None
+    bank_account: BankAccountView
+    kyc_status: str
+    kyc_note: str | None
+    kyc_updated_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    pii_masked: bool
+
+
+def _mask_email(value: str) -> str:
+    local, _, domain = value.partition("@")
+    tld = domain.rsplit(".", 1)[-1] if "." in domain else ""
+    return f"{local[:1]}{MASK}@{MASK}.{tld}" if tld else f"{local[:1]}{MASK}@{MASK}"
+
+
+def present(investor: Investor, principal: Principal) -> InvestorView:
+    clear = principal.can_read_pii
+    id_type = national_ids.NationalIdType(investor.national_id_type)
+    return InvestorView(
+        id=investor.id,
+        kind=investor.kind,
+        legal_name=investor.legal_name,
+        national_id_type=investor.national_id_type,
+        national_id=(
+            national_ids.display(id_type, investor.national_id)
+            if clear
+            else national_ids.mask(id_type, investor.national_id)
+        ),
+        country=investor.country,
+        email=(investor.email if clear else _mask_email(investor.email))
+        if investor.email
+        else None,
+        bank_account=BankAccountView(
+            bank_code=investor.bank_code,
+            account_type=investor.bank_account_type,
+            number=(
+                investor.bank_account_number
+                if clear
+                else mask_account(investor.bank_account_number)
+            ),
+        ),
+        kyc_status=investor.kyc_status,
+        kyc_note=investor.kyc_note,
+        kyc_updated_at=investor.kyc_updated_at,
+        created_at=investor.created_at,
+        updated_at=investor.updated_at,
+        version=investor.version,
+        pii_masked=not clear,
+    )
