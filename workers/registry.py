@@ -25,7 +25,7 @@ from domain.shared.errors import Forbidden, InvalidTransition, NotFound, Validat
 from domain.shared.outbox import Event, matches_topics
 
 #: Modules holding Trama's own actors; TRAMA_WORKER_MODULES adds more.
-BUILTIN_MODULES = ("workers.actors.events", "workers.actors.credits")
+BUILTIN_MODULES = ("workers.actors.events",)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
