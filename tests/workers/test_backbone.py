@@ -77,7 +77,11 @@ async def test_a_failing_consumer_is_retried_with_backoff(
     async with read_session() as session:
         row = (await session.execute(sa.select(table).where(table.c.event_id == event_id))).one()
     assert row.status == "done"
-    assert row.attempts == 3  # two failed attempts recorded, then the one that worked
+    # Two failed attempts, then the one that worked. A failure is noted after Dramatiq has
+    # scheduled the retry, so a fast retry may win the race and the note of the last
+    # failure is dropped (a done delivery is never touched again): 2 or 3.
+    assert row.attempts in (2, 3)
+    assert row.last_error is not None and "partner platform is down" in row.last_error
 
 
 async def test_a_lost_message_is_sent_again_and_handled_once(
