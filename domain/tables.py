@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.cases import models as cases_models
 from domain.credits import models as credits_models
 from domain.customers import models as customers_models
 from domain.identity import models as identity_models
@@ -12,6 +13,7 @@ from domain.shared.models import metadata
 
 __all__ = [
     "audit",
+    "cases_models",
     "credits_models",
     "customers_models",
     "identity_models",

@@ -123,7 +123,7 @@ class Event:
         )
 
 
-def _audience(partner_ids: Iterable[uuid.UUID | str]) -> str:
+def audience_of(partner_ids: Iterable[uuid.UUID | str]) -> str:
     ids = sorted({str(uuid.UUID(str(p))) for p in partner_ids})
     return "," + "".join(f"{p}," for p in ids)
 
@@ -156,7 +156,7 @@ def add(
     """Record an event in the caller's transaction. ``partner_ids``: who may see it."""
     if not topic or len(topic) > MAX_TOPIC_LENGTH or "." not in topic:
         raise ValueError(f"bad event topic {topic!r}: use '<domain>.<past tense verb>'")
-    event = OutboxEvent(topic=topic, key=key, payload=payload, audience=_audience(partner_ids))
+    event = OutboxEvent(topic=topic, key=key, payload=payload, audience=audience_of(partner_ids))
     session.add(event)
     session.info[ADDED_FLAG] = True
     return event

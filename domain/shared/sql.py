@@ -23,16 +23,26 @@ async def insert_ignoring_conflicts(
     index_elements: Sequence[str],
 ) -> int:
     """Insert ``rows``, skipping those that collide on ``index_elements``. Returns how many
-    were inserted."""
+    were inserted (counted from ``RETURNING``: a driver's rowcount of a multi-row insert is
+    not reliable)."""
     if not rows:
         return 0
-    if dialect_of(session) == "postgresql":
-        pg = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
-        result = await session.execute(pg, list(rows))
-    else:
-        lite = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
-        result = await session.execute(lite, list(rows))
-    return int(getattr(result, "rowcount", 0) or 0)
+    dialect = dialect_of(session)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    key = [table.c[name] for name in index_elements]
+    # One multi-row INSERT per chunk, under both databases' bound-parameter limits.
+    per_chunk = max(1, 30_000 // max(1, len(rows[0])))
+    inserted = 0
+    for start in range(0, len(rows), per_chunk):
+        chunk = list(rows[start : start + per_chunk])
+        result = await session.execute(
+            insert(table)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=list(index_elements))
+            .returning(*key)
+        )
+        inserted += len(result.all())
+    return inserted
 
 
 def for_update_skip_locked(query: sa.Select[Any], session: AsyncSession) -> sa.Select[Any]:
