@@ -24,6 +24,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionContext
 
 from schema.customers import Customer
+from schema.execution import TramaExecutionContext
 from schema.extensions import PhaseTracker, classify, make_auth_gate
 from schema.operations import PUBLIC_ROOT_FIELDS, Mutation, Query, Subscription
 from schema.partners import Partner
@@ -106,4 +107,5 @@ def create_schema(
         types=[Customer, Partner],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=TramaExecutionContext,
     )
