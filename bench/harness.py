@@ -63,12 +63,31 @@ def environment(customers: int) -> Iterator[Environment]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass
+class Server:
+    """A running ``trama serve``: its base URL and the process (for memory and CPU)."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http://", "ws://", 1) + "/graphql"
+
+
 @contextlib.contextmanager
-def served(environment: Environment, workers: int = 1) -> Iterator[str]:
+def server(
+    environment: Environment, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """``trama serve`` on a free loopback port, ready; ``env`` adds settings for it."""
     port = free_port()
     process = subprocess.Popen(
         [TRAMA, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env={**environment.env, "TRAMA_PORT": str(port)},
+        env={**environment.env, **(env or {}), "TRAMA_PORT": str(port)},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -85,7 +104,7 @@ def served(environment: Environment, workers: int = 1) -> Iterator[str]:
             time.sleep(0.2)
         else:
             raise RuntimeError("server did not become ready")
-        yield base
+        yield Server(base, process)
     finally:
         process.terminate()
         try:
@@ -93,6 +112,46 @@ def served(environment: Environment, workers: int = 1) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def served(environment: Environment, workers: int = 1) -> Iterator[str]:
+    with server(environment, workers) as running:
+        yield running.base
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Resident memory of a process from /proc (Linux): now (VmRSS) and peak (VmHWM), MiB."""
+    out: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            out[name] = round(int(value.split()[0]) / 1024, 1)  # kB
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc (Linux)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def forget_redis_namespace(redis_url: str, namespace: str) -> None:
+    """Delete a benchmark run's Redis keys (queues, dead letters) under ``namespace``."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{namespace}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def percentile(values: list[float], q: float) -> float:
