@@ -62,7 +62,9 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> str:
         if args.if_empty and not await seed.is_empty():
             return "demo data already present; nothing to do"
-        report = await seed.seed(customers_count=args.customers, var_dir=settings.var_dir)
+        report = await seed.seed(
+            customers_count=args.customers, var_dir=settings.var_dir, cases_count=args.cases
+        )
         return report.describe()
 
     print(asyncio.run(_with_db(settings, work)))
@@ -81,7 +83,13 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work() -> str:
         return await dev_token(
-            tokens, role=args.role, partner=args.partner, subject=args.subject, ttl=args.ttl
+            tokens,
+            role=args.role,
+            partner=args.partner,
+            subject=args.subject,
+            ttl=args.ttl,
+            customer=args.customer,
+            investor=args.investor,
         )
 
     try:
@@ -145,6 +153,40 @@ def cmd_client_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_uf_load(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import transaction
+    from domain.credits import uf
+    from domain.shared.errors import DomainError, ValidationFailed
+    from domain.shared.principal import SYSTEM
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"trama uf load: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+
+    async def work() -> uf.LoadResult:
+        async with transaction() as session:
+            return await uf.load_uf_csv(session, principal=SYSTEM, csv_text=text)
+
+    try:
+        result = asyncio.run(_with_db(settings, work))
+    except ValidationFailed as exc:
+        print(f"trama uf load: {path} was not loaded; nothing changed:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem.message}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"trama uf load: {exc.message}", file=sys.stderr)
+        return 2
+    print(
+        f"UF values {result.first_day} to {result.last_day}: {result.inserted} added, "
+        f"{result.updated} corrected, {result.unchanged} unchanged"
+    )
+    return 0
+
+
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.keys import KeyStore
 
@@ -199,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("seed", help="create the demo network")
     p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--cases", type=int, default=60, help="demo cases (default 60)")
     p.add_argument("--if-empty", action="store_true", help="only when the database is empty")
     p.set_defaults(func=cmd_seed)
 
@@ -207,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partner", help="partner code (omit for roles not tied to a partner)")
     p.add_argument("--subject")
     p.add_argument("--ttl", type=int)
+    p.add_argument("--customer", help="with --role customer: the customer's id or national ID")
+    p.add_argument("--investor", help="with --role investor: the investor's id (investor_id claim)")
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("audit", help="audit trail tools")
@@ -222,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--role", action="append", required=True)
     c.add_argument("--scope", action="append")
     c.set_defaults(func=cmd_client_create)
+
+    p = sub.add_parser("uf", help="Unidad de Fomento values")
+    uf_sub = p.add_subparsers(dest="uf_command", required=True)
+    u = uf_sub.add_parser("load", help="load daily UF values (CLP) from a date,value CSV file")
+    u.add_argument(
+        "file", help="CSV: date,value per line (ISO or dd-mm-yyyy; 39643.59 or 39.643,59)"
+    )
+    u.set_defaults(func=cmd_uf_load)
 
     p = sub.add_parser("keys", help="signing keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)

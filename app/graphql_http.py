@@ -23,6 +23,7 @@ from strawberry.types.graphql import OperationType
 from app import metrics
 from app.auth.tokens import TokenError
 from app.graphiql import graphiql_html
+from app.graphql_uploads import MULTIPART, UploadRefused, read_multipart
 from app.runtime import Runtime
 from domain.shared.context import request_id_var
 from resolvers.context import Context
@@ -97,6 +98,10 @@ def _quotable(text: str, limit: int = 200) -> str:
     return safe[:limit]
 
 
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def _error_body(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
 
@@ -118,8 +123,20 @@ class GraphQLEndpoint:
                 return await self._ide(request)
             if media is None:
                 raise HTTPProblem(406, f"accept {GRAPHQL_RESPONSE} or {JSON}")
-            params = await self._params(request)
-            principal, auth_error = await self._authenticate(request)
+            if _content_type(request) == MULTIPART:
+                # Uploads are never anonymous: refuse before reading megabytes.
+                principal, auth_error = await self._authenticate(request)
+                if principal is None:
+                    raise HTTPProblem(
+                        401,
+                        "uploads need a Bearer token",
+                        code="UNAUTHENTICATED",
+                        headers={"WWW-Authenticate": 'Bearer realm="trama"'},
+                    )
+                params = await self._params(request)
+            else:
+                params = await self._params(request)
+                principal, auth_error = await self._authenticate(request)
             return await self._execute(request, media, params, principal, auth_error, started)
         except HTTPProblem as problem:
             metrics.GRAPHQL_ERRORS.labels(problem.code).inc()
@@ -129,6 +146,10 @@ class GraphQLEndpoint:
                 media_type=media or JSON,
                 headers=problem.headers,
             )
+        finally:
+            form = getattr(request.state, "upload_form", None)
+            if form is not None:
+                await form.close()  # the uploads' temporary files
 
     # --- the request ---------------------------------------------------------------------
     def _wants_ide(self, request: Request) -> bool:
@@ -152,10 +173,17 @@ class GraphQLEndpoint:
                 if raw.get(key):
                     raw[key] = self._json(raw[key], key)
             return self._check(raw)
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = _content_type(request)
+        if content_type == MULTIPART:
+            try:
+                return self._check(await read_multipart(request, self.settings))
+            except UploadRefused as exc:
+                raise HTTPProblem(exc.status, exc.message) from None
         if content_type not in (JSON, "application/graphql+json"):
             raise HTTPProblem(
-                415, "send the request as application/json", headers={"Accept-Post": JSON}
+                415,
+                "send the request as application/json (or multipart/form-data with files)",
+                headers={"Accept-Post": f"{JSON}, {MULTIPART}"},
             )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
@@ -228,6 +256,7 @@ class GraphQLEndpoint:
             auth_error=auth_error,
             backbone=self.runtime.backbone,
             rate_limiter=self.runtime.rate_limiter,
+            attachments=self.runtime.attachments,
         )
         allowed = (
             {OperationType.QUERY}

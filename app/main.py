@@ -21,10 +21,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
+from app.attachments_http import AttachmentDownloads
 from app.db import close_database, database_configured, init_database, read_session
 from app.graphiql import asset_routes
 from app.graphql_http import GraphQLEndpoint
 from app.oauth import OAuthEndpoints
+from app.policies import configure_policies
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
 from app.ws import GraphQLWebSocket
@@ -137,6 +139,7 @@ def create_app(
     runtime = runtime or build_runtime(settings)
     graphql = GraphQLEndpoint(runtime)
     oauth = OAuthEndpoints(runtime)
+    downloads = AttachmentDownloads(runtime)
     ws = GraphQLWebSocket(runtime)
 
     async def index(request: Request) -> Response:
@@ -144,6 +147,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_policies(settings)
         if manage_database:
             init_database(
                 settings.effective_database_url,
@@ -175,6 +179,7 @@ def create_app(
         ),
         WebSocketRoute("/graphql", ws),
         Route("/oauth/token", oauth.token, methods=["POST"]),
+        Route("/attachments/{id}", downloads.download, methods=["GET"]),
         Route("/.well-known/jwks.json", oauth.jwks),
         Route("/.well-known/openid-configuration", oauth.openid_configuration),
         Route("/healthz", healthz),
@@ -189,8 +194,14 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-request-id",
+                    "apollo-require-preflight",
+                    "x-apollo-operation-name",
+                ],
+                expose_headers=["x-request-id", "content-disposition", "x-attachment-sha256"],
                 max_age=600,
             )
         )

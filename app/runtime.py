@@ -11,6 +11,7 @@ from app.auth.principals import Authenticator
 from app.auth.tokens import TokenService
 from app.ratelimit import CallerLimiter, build_limiter
 from app.settings import Settings
+from app.storage import Attachments, build_attachments
 from schema import TramaSchema, create_schema
 
 
@@ -27,6 +28,8 @@ class Runtime:
     backbone: Any = None
     #: Rate limits per caller (public calculators); closed by the app's lifespan.
     rate_limiter: CallerLimiter | None = None
+    #: Case attachments: the file store and the download-link signer.
+    attachments: Attachments | None = None
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -45,6 +48,7 @@ def build_runtime(settings: Settings) -> Runtime:
         tokens=tokens,
         authenticator=Authenticator(settings, tokens),
         rate_limiter=build_limiter(settings),
+        attachments=build_attachments(settings),
     )
     if settings.env == "development":
         from app.devtokens import demo_agent_token

@@ -219,11 +219,13 @@ class SeedReport:
     users: int = 0
     clients: int = 0
     customers: int = 0
+    credits: int = 0
+    cases: int = 0
 
     def describe(self) -> str:
         return (
             f"added {self.partners} partners, {self.users} users, {self.clients} clients, "
-            f"{self.customers} customers"
+            f"{self.customers} customers, {self.credits} credits, {self.cases} cases"
         )
 
 
@@ -294,7 +296,12 @@ async def _clients(
         await asyncio.to_thread(_write_secrets, secrets_file, secrets)
 
 
-async def seed(*, customers_count: int = 300, var_dir: Path = Path("var")) -> SeedReport:
+async def seed(
+    *, customers_count: int = 300, var_dir: Path = Path("var"), cases_count: int = 0
+) -> SeedReport:
+    """``cases_count``: demo cases (``trama seed`` asks for 60 by default; 0 leaves the
+    cases domain without demo data, typologies and homologation tables — the tests'
+    template)."""
     report = SeedReport()
     async with transaction() as session:
         all_partners = await _partners(session, report)
@@ -319,6 +326,19 @@ async def seed(*, customers_count: int = 300, var_dir: Path = Path("var")) -> Se
             report.customers += result.inserted
             if result.rejected:
                 raise RuntimeError(f"seed produced invalid customers: {result.rejected[:3]}")
+    from app.seed_credits import seed_credits
+
+    report.credits = await seed_credits(
+        {p.code: p for p in all_partners},
+        lambda i: _person(i, homes[i % len(homes)].country),
+    )
+    from app.seed_investors import seed_investors
+
+    await seed_investors(lambda i: _person(i, homes[i % len(homes)].country))
+    if cases_count:
+        from app.seed_cases import seed_cases
+
+        report.cases = await seed_cases(cases_count)
     return report
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -85,6 +85,24 @@ class Settings(BaseSettings):
     fanout_poll_interval: Annotated[float, Field(gt=0)] = 2.0
     ws_keepalive_interval: Annotated[float, Field(gt=0)] = 15.0
 
+    # synchronization of cases with partner platforms
+    #: Longest a push to a platform may take, seconds (a connector may set a shorter one).
+    case_sync_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+    #: Retries of a failed push before it lands in the failed jobs list.
+    case_sync_max_retries: Annotated[int, Field(ge=0, le=100)] = 15
+    #: Backoff between retries of a push: from the first, doubling, up to the last (seconds).
+    case_sync_min_backoff: Annotated[float, Field(gt=0)] = 2.0
+    case_sync_max_backoff: Annotated[float, Field(gt=0)] = 300.0
+    #: Seconds between sweeps that push again what was left behind.
+    case_sync_sweep_interval: Annotated[float, Field(ge=1)] = 60.0
+    #: Seconds a (case, partner) pair may stay behind with nothing tried before the sweep
+    #: pushes it again.
+    case_sync_idle_after: Annotated[float, Field(gt=0)] = 600.0
+    #: Failures in a row after which a platform's pushes pause (per worker process) …
+    case_sync_breaker_threshold: Annotated[int, Field(ge=1)] = 5
+    #: … for this many seconds, before one trial push.
+    case_sync_breaker_cooldown: Annotated[float, Field(ge=0)] = 30.0
+
     # credits (rates are fractions: "0.5" is 50% a year; unset: the domain's defaults)
     #: Highest nominal annual rate a credit may carry (default 1.5).
     credit_max_annual_rate: Annotated[Decimal | None, Field(ge=0)] = None
@@ -92,6 +110,30 @@ class Settings(BaseSettings):
     late_annual_rate: Annotated[Decimal | None, Field(ge=0)] = None
     #: The cap of late interest, e.g. Chile's tasa máxima convencional (default 0.50).
     late_annual_rate_cap: Annotated[Decimal | None, Field(ge=0)] = None
+
+    # investors (unset: the domain's defaults)
+    #: Servicing fee kept from investors' interest by fundings made from now on, as a
+    #: fraction below 1 with at most six decimals (default 0.01).
+    investor_servicing_fee_rate: Annotated[Decimal | None, Field(ge=0, lt=1)] = None
+    #: Investors per batch of a settlement run (default 2000).
+    settlement_batch_size: Annotated[int | None, Field(ge=1, le=100_000)] = None
+
+    # case attachments
+    #: Where attachment bytes are kept: "local" (TRAMA_VAR_DIR/attachments) or "s3".
+    attachments_store: Literal["local", "s3"] = "local"
+    #: Largest file that may be attached, in bytes (default 10 MiB).
+    attachment_max_bytes: Annotated[int, Field(ge=1, le=1024 * 1024 * 1024)] = 10 * 1024 * 1024
+    #: Seconds a download link stays valid.
+    attachment_link_ttl: Annotated[int, Field(ge=10, le=3600)] = 300
+    #: HMAC key of download links (at least 32 characters); unset: generated under var/keys.
+    attachment_link_secret: Annotated[SecretStr | None, Field(min_length=32)] = None
+    #: S3-compatible store (TRAMA_ATTACHMENTS_STORE=s3). No endpoint: AWS S3. No keys:
+    #: boto3's usual credential chain (environment, instance role…).
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str | None = None
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -67,6 +67,7 @@ class GraphQLWebSocket(GraphQL):
             settings=self.runtime.settings,
             backbone=self.runtime.backbone,
             rate_limiter=self.runtime.rate_limiter,
+            attachments=self.runtime.attachments,
         )
 
     async def on_ws_connect(self, context: WSContext) -> UnsetType | dict[str, object] | None:  # type: ignore[override]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging.config
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import context
@@ -35,6 +36,22 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     return False
 
 
+def _include_object(dialect: str) -> Callable[..., bool]:
+    """Leave out of the comparison the indexes the models declare for other databases
+    only (``info={"dialects": ("postgresql",)}``, e.g. trigram indexes)."""
+
+    def include(
+        obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+    ) -> bool:
+        if type_ == "index" and not reflected:
+            only = getattr(obj, "info", {}).get("dialects")
+            if only and dialect not in only:
+                return False
+        return True
+
+    return include
+
+
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:
     is_sqlite = (url or str(connection.engine.url if connection else "")).startswith("sqlite")
     context.configure(
@@ -46,6 +63,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         compare_server_default=True,
         literal_binds=connection is None,
         render_item=_render_item,
+        include_object=_include_object("sqlite" if is_sqlite else "postgresql"),
     )
 
 

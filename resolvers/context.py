@@ -25,6 +25,8 @@ class Context:
     backbone: Any = None
     #: Rate limits per caller (app.ratelimit.CallerLimiter); None: no limits.
     rate_limiter: Any = None
+    #: Case attachments (app.storage.Attachments): the file store and the link signer.
+    attachments: Any = None
     #: How far the operation got (parse, validate, execute): errors are coded by it.
     graphql_phase: str = "parse"
 

@@ -46,13 +46,13 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _renamed(exc: ValidationFailed, names: Mapping[str, str]) -> ValidationFailed:
+def renamed(exc: ValidationFailed, names: Mapping[str, str]) -> ValidationFailed:
     return ValidationFailed(
         [FieldProblem(names.get(p.field) or _camel(p.field), p.message) for p in exc.problems]
     )
 
 
-def _money(value: MoneyInput | None, path: str, problems: Problems) -> Money | None:
+def money_from_input(value: MoneyInput | None, path: str, problems: Problems) -> Money | None:
     if value is None:
         return None
     try:
@@ -66,10 +66,10 @@ def _money(value: MoneyInput | None, path: str, problems: Problems) -> Money | N
 
 def _schedule_request(input: CompareCreditSchemesInput, scheme: Scheme) -> ScheduleRequest:
     problems = Problems()
-    principal = _money(input.principal, "principal", problems)
-    fee = _money(input.opening_fee, "openingFee", problems)
-    insurance = _money(input.monthly_insurance, "monthlyInsurance", problems)
-    charges = _money(input.monthly_charges, "monthlyCharges", problems)
+    principal = money_from_input(input.principal, "principal", problems)
+    fee = money_from_input(input.opening_fee, "openingFee", problems)
+    insurance = money_from_input(input.monthly_insurance, "monthlyInsurance", problems)
+    charges = money_from_input(input.monthly_charges, "monthlyCharges", problems)
     problems.raise_if_any()
     assert principal is not None
     return ScheduleRequest(
@@ -95,7 +95,7 @@ async def _compute(work: Callable[[], T], names: Mapping[str, str]) -> T:
         try:
             return work()
         except ValidationFailed as exc:
-            raise _renamed(exc, names) from None
+            raise renamed(exc, names) from None
 
     return await asyncio.to_thread(run)
 
@@ -131,7 +131,7 @@ async def compare_credit_schemes(
 async def simulate_investment(info: Info, input: SimulateInvestmentInput) -> InvestmentProjection:
     await throttle(info)
     problems = Problems()
-    amount = _money(input.amount, "amount", problems)
+    amount = money_from_input(input.amount, "amount", problems)
     problems.raise_if_any()
     assert amount is not None
     start = input.start_date or utcnow().date()

@@ -14,6 +14,9 @@ from domain.customers import service as customers
 from domain.customers.models import Customer
 from domain.partners import service as partners
 from domain.partners.models import Partner
+from resolvers.case_loaders import CaseLoaders
+from resolvers.credit_loaders import CreditLoaders
+from resolvers.investor_loaders import InvestorLoaders
 
 V = TypeVar("V")
 
@@ -37,6 +40,9 @@ class Loaders:
         self.customer: DataLoader[uuid.UUID, Customer | None] = DataLoader(
             load_fn=_by_id(customers.get_many)
         )
+        self.credits = CreditLoaders()
+        self.investors = InvestorLoaders()
+        self.cases = CaseLoaders()
 
     def prime(self, loader: str, key: Any, value: Any) -> None:
         getattr(self, loader).prime(key, value)

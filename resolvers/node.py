@@ -16,10 +16,25 @@ from strawberry.types import Info
 
 from domain.shared.errors import ValidationFailed
 from domain.shared.ids import parse_uuid
+from schema.case_attachments import CaseAttachment
+from schema.cases import Case
+from schema.credit_registry import Credit, Payment
 from schema.customers import Customer
+from schema.investors import CreditFunding, Investor, SettlementRun, SettlementStatement
 from schema.partners import Partner
 
-NODE_TYPES: dict[str, Any] = {"Customer": Customer, "Partner": Partner}
+NODE_TYPES: dict[str, Any] = {
+    "Customer": Customer,
+    "Partner": Partner,
+    "Credit": Credit,
+    "Payment": Payment,
+    "Investor": Investor,
+    "CreditFunding": CreditFunding,
+    "SettlementRun": SettlementRun,
+    "SettlementStatement": SettlementStatement,
+    "Case": Case,
+    "CaseAttachment": CaseAttachment,
+}
 
 
 def _decode(value: str) -> tuple[str, uuid.UUID] | None:

@@ -23,9 +23,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
+from schema.cases import Case
+from schema.credit_registry import Credit
 from schema.customers import Customer
 from schema.execution import TramaExecutionContext
 from schema.extensions import PhaseTracker, classify, make_auth_gate
+from schema.investors import Investor
 from schema.operations import PUBLIC_ROOT_FIELDS, Mutation, Query, Subscription
 from schema.partners import Partner
 from schema.scalars import SCALAR_MAP
@@ -104,7 +107,7 @@ def create_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, Partner],
+        types=[Customer, Partner, Credit, Investor, Case],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=TramaExecutionContext,

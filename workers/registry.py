@@ -25,7 +25,12 @@ from domain.shared.errors import Forbidden, InvalidTransition, NotFound, Validat
 from domain.shared.outbox import Event, matches_topics
 
 #: Modules holding Trama's own actors; TRAMA_WORKER_MODULES adds more.
-BUILTIN_MODULES = ("workers.actors.events",)
+BUILTIN_MODULES = (
+    "workers.actors.events",
+    "workers.actors.credits",
+    "workers.actors.case_sync",
+    "workers.actors.cases",
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 

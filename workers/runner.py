@@ -22,8 +22,10 @@ log = logging.getLogger("trama.worker")
 
 async def _child_main(settings: Settings, threads: int, queues: set[str] | None) -> None:
     from app.db import close_database, init_database
+    from app.policies import configure_policies
     from workers.backbone import Backbone
 
+    configure_policies(settings)
     init_database(settings.effective_database_url, pool_size=max(2, min(threads, 10)))
     backbone = Backbone(settings, role="worker", worker_threads=threads, worker_queues=queues)
     stop = asyncio.Event()

@@ -12,7 +12,14 @@ from app.auth.tokens import TokenError, TokenService
 from app.db import read_session
 from app.settings import Settings
 from domain.partners import service as partners
-from domain.shared.principal import PARTNER_ROLES, Principal, effective_scopes, parse_roles
+from domain.shared.ids import parse_uuid
+from domain.shared.principal import (
+    PARTNER_ROLES,
+    Principal,
+    Role,
+    effective_scopes,
+    parse_roles,
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,11 @@ class Authenticator:
             raise TokenError(f"partner {partner.code} is not active")
         if partner is None and roles & PARTNER_ROLES:
             raise TokenError("the token's roles act for a partner, but it names none")
+        customer_id = None
+        if Role.CUSTOMER in roles:
+            customer_id = parse_uuid(str(claims.get("customer_id") or ""))
+            if customer_id is None:
+                raise TokenError("a customer token names its customer in a 'customer_id' claim")
         subject = claims.get("oid") or claims.get("sub")
         is_client = claims.get("idtyp") == "app" or (
             "client_id" in claims and claims.get("client_id") == claims.get("sub")
@@ -119,5 +131,6 @@ class Authenticator:
             client_id=str(claims.get("client_id") or claims.get("azp") or "") or None,
             kind="client" if is_client else "user",
             display_name=claims.get("name") if isinstance(claims.get("name"), str) else None,
+            customer_id=customer_id,
             claims=claims,
         )

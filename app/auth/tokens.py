@@ -80,6 +80,8 @@ class TokenService:
         partner: str | None = None,
         name: str | None = None,
         client_id: str | None = None,
+        customer_id: str | None = None,
+        investor_id: str | None = None,
         ttl: int | None = None,
         now: int | None = None,
     ) -> tuple[str, int]:
@@ -103,6 +105,10 @@ class TokenService:
             claims["partner"] = partner
         if name:
             claims["name"] = name
+        if customer_id:
+            claims["customer_id"] = customer_id
+        if investor_id:
+            claims["investor_id"] = investor_id
         if client_id:
             claims.update({"client_id": client_id, "azp": client_id, "idtyp": "app"})
         key = self.keys.signing_key

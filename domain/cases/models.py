@@ -179,6 +179,22 @@ class Case(SQLModel, table=True):
         sa.Index("ix_cases_updated", "updated_at", "id"),
         sa.Index("ix_cases_handling_status", "handling_partner_id", "status"),
         sa.Index("ix_cases_status_sla_due", "status", "sla_due_at"),
+        # search (migration 0006): SLA orderings and filters; free text on PostgreSQL
+        sa.Index("ix_cases_sla_due", "sla_due_at", "id"),
+        sa.Index("ix_cases_sla_state_due", "sla_state", "sla_due_at", "id"),
+        sa.Index(
+            "ix_cases_description_trgm",
+            "description_folded",
+            postgresql_using="gin",
+            postgresql_ops={"description_folded": "gin_trgm_ops"},
+            info={"dialects": ("postgresql",)},
+        ).ddl_if(dialect="postgresql"),
+        sa.Index(
+            "ix_cases_reference_pattern",
+            "reference",
+            postgresql_ops={"reference": "varchar_pattern_ops"},
+            info={"dialects": ("postgresql",)},
+        ).ddl_if(dialect="postgresql"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint(
             "amount_in_dispute_minor IS NULL OR amount_in_dispute_minor > 0",

@@ -32,7 +32,7 @@ from domain.credits.states import (
     ensure_transition,
 )
 from domain.shared import audit
-from domain.shared.errors import Problems, ValidationFailed
+from domain.shared.errors import InvalidTransition, Problems, ValidationFailed
 from domain.shared.models import table_of
 from domain.shared.money import Money
 from domain.shared.principal import Principal
@@ -60,7 +60,8 @@ async def disburse_credit(
     ensure_can_write(principal)
     policy = policy or get_policy()
     credit = await records.locked_for_write(session, principal, credit_id, expected_version)
-    ensure_transition(credit.status, CreditStatus.ACTIVE)
+    if credit.status != CreditStatus.APPROVED:  # DELINQUENT -> ACTIVE is a cure, not this
+        raise InvalidTransition("Credit", credit.status, CreditStatus.ACTIVE)
     local_today = today(credit.timezone)
     day = local_today if disbursement_date is None else disbursement_date
     p = Problems()

@@ -7,10 +7,20 @@ from strawberry import relay
 from strawberry.tools import merge_types
 
 from resolvers import node as node_resolvers
-from schema.operations.credits import PUBLIC_CREDIT_FIELDS, CreditQuery
+from schema.operations.case_attachments import CaseAttachmentMutation, CaseAttachmentQuery
+from schema.operations.case_sync import CaseSyncMutation, CaseSyncQuery
+from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
+from schema.operations.credits import (
+    PUBLIC_CREDIT_FIELDS,
+    CreditMutation,
+    CreditQuery,
+    CreditRegistryQuery,
+)
 from schema.operations.customers import CustomerMutation, CustomerQuery
-from schema.operations.events import EventMutation, EventQuery, Subscription
+from schema.operations.events import EventMutation, EventQuery
+from schema.operations.events import Subscription as EventSubscription
 from schema.operations.identity import IdentityMutation, IdentityQuery
+from schema.operations.investors import InvestorMutation, InvestorQuery
 from schema.operations.partners import PartnerQuery
 
 
@@ -25,9 +35,35 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (NodeQuery, IdentityQuery, PartnerQuery, CustomerQuery, EventQuery, CreditQuery)
+    "Query",
+    (
+        NodeQuery,
+        IdentityQuery,
+        PartnerQuery,
+        CustomerQuery,
+        EventQuery,
+        CreditQuery,
+        CreditRegistryQuery,
+        InvestorQuery,
+        CaseQuery,
+        CaseAttachmentQuery,
+        CaseSyncQuery,
+    ),
 )
-Mutation = merge_types("Mutation", (IdentityMutation, CustomerMutation, EventMutation))
+Mutation = merge_types(
+    "Mutation",
+    (
+        IdentityMutation,
+        CustomerMutation,
+        EventMutation,
+        CreditMutation,
+        InvestorMutation,
+        CaseMutation,
+        CaseAttachmentMutation,
+        CaseSyncMutation,
+    ),
+)
+Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
 
 #: Root fields an anonymous caller may select.
 PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"}) | PUBLIC_CREDIT_FIELDS

@@ -53,6 +53,41 @@ def at_noon(day: date) -> datetime:
     return datetime.combine(day, time(12, 0), tzinfo=SANTIAGO).astimezone(UTC)
 
 
+async def clear_demo_credits() -> None:
+    """Remove the demo credits ``trama seed`` put in the test template (and every row that
+    depends on them, their events, the UF values and reference counters), so these tests
+    start from an empty registry as they assume."""
+    from domain.tables import metadata
+
+    doomed = {"credits"}
+    changed = True
+    while changed:
+        changed = False
+        for table in metadata.sorted_tables:
+            if table.name not in doomed and any(
+                fk.column.table.name in doomed for fk in table.foreign_keys
+            ):
+                doomed.add(table.name)
+                changed = True
+    doomed |= {"uf_values", "credit_reference_counters"}
+    async with transaction() as session:
+        for table in reversed(metadata.sorted_tables):
+            if table.name in doomed:
+                await session.execute(table.delete())
+        events = OutboxEvent.__table__  # type: ignore[attr-defined]
+        await session.execute(
+            events.delete().where(
+                sa.or_(events.c.topic.like("credits.%"), events.c.topic.like("payments.%"))
+            )
+        )
+
+
+@pytest.fixture
+async def db(db):  # the suite's fresh database, without the demo credits
+    await clear_demo_credits()
+    return db
+
+
 @pytest.fixture
 async def ids(db) -> dict[str, uuid.UUID]:
     async with read_session() as session:

@@ -39,6 +39,8 @@ histories = st.lists(
 async def test_property_any_arrival_order_ends_in_the_in_order_state(
     agent, make_credit, history, order, reverse
 ):
+    # Each payment has its own instant (minutes apart on a day): at one same instant only the
+    # arrival order can rank two payments, and the ledger documents that tie-break.
     keyed = [(days, amount, option, f"p{n}") for n, (days, amount, option) in enumerate(history)]
     in_order = await make_credit(disbursed_days_ago=DISBURSED_DAYS_AGO)
     arrival = await make_credit(disbursed_days_ago=DISBURSED_DAYS_AGO)
@@ -46,12 +48,16 @@ async def test_property_any_arrival_order_ends_in_the_in_order_state(
     dropped = chronological[0][3] if reverse else None
     for days, amount, option, key in chronological:
         if key != dropped:
-            await register(agent, in_order.id, amount, days, key, prepayment=option)
+            await register(
+                agent, in_order.id, amount, days, key, minute=int(key[1:]), prepayment=option
+            )
     shuffled = list(keyed)
     order.shuffle(shuffled)
     made: dict[str, Any] = {}
     for days, amount, option, key in shuffled:
-        made[key] = await register(agent, arrival.id, amount, days, key, prepayment=option)
+        made[key] = await register(
+            agent, arrival.id, amount, days, key, minute=int(key[1:]), prepayment=option
+        )
     if dropped is not None:
         async with transaction() as session:
             await payments.reverse_payment(

@@ -30,14 +30,16 @@ from .conftest import (
 )
 
 
-async def register(actor, credit_id, amount: Any, days_ago: int, key: str, **extra: Any):
+async def register(
+    actor, credit_id, amount: Any, days_ago: int, key: str, *, minute: int = 0, **extra: Any
+):
     async with transaction() as session:
         return await payments.register_payment(
             session,
             principal=actor,
             credit_id=credit_id,
             amount=amount if not isinstance(amount, int) else Money(amount, "CLP"),
-            paid_at=at_noon(local_today() - timedelta(days=days_ago)),
+            paid_at=at_noon(local_today() - timedelta(days=days_ago)) + timedelta(minutes=minute),
             reference=f"ref {key}",
             idempotency_key=key,
             **extra,
@@ -113,7 +115,9 @@ async def test_an_on_time_payment_is_allocated_and_recorded(agent, make_credit, 
     (received,) = await events("payments.received")
     assert received.payload["payment_id"] == str(payment.id)
     assert received.payload["amount"] == 100_000 and received.audience == f",{lender},"
-    (record,) = await rows_of(AuditRecord, action="payments.received")
+    (record,) = await rows_of(
+        AuditRecord, action="payments.received", entity_id=str(payment.id)
+    )  # the demo credits of the seed have records of their own
     assert record.entity_id == str(payment.id)
     async with read_session() as session:
         totals = await payments.allocation_totals(session, credit.id)

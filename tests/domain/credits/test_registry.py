@@ -72,7 +72,9 @@ async def test_create_registers_an_approved_credit_with_its_planned_schedule(
     assert event.payload["principal"] == 1_000_000
     assert event.audience == f",{lender},"
     assert "national_id" not in str(event.payload) and "given_names" not in str(event.payload)
-    (record,) = await rows_of(AuditRecord, action="credits.created")
+    (record,) = await rows_of(
+        AuditRecord, action="credits.created", entity_id=str(credit.id)
+    )  # the demo credits of the seed have records of their own
     assert record.entity_id == str(credit.id)
     async with transaction() as session:
         second = await service.create_credit(session, principal=agent, **base(customer_id))

@@ -81,6 +81,7 @@ async def test_fund_approved_credit_from_the_start(db: Database, world: World) -
             .scalars()
             .all()
         )
+    events = [e for e in events if e.payload["credit_id"] == str(credit.id)]  # not the seed's
     assert len(events) == 2
     assert events[0].payload["share_ppm"] == 250_000
     assert events[0].payload["credit_id"] == str(credit.id)

@@ -1,0 +1,191 @@
+"""Batched reads of many cases at once, for the API's DataLoaders.
+
+Each function runs one statement whatever the number of cases, and checks no access:
+callers pass ids of cases the request already read through a checked path
+(:mod:`domain.cases.reads`, the search). Nested pages (a timeline, comments) of many cases
+are cut per case in SQL with ``row_number()``, so a page of cases with their last entries
+is still one statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from domain.cases.models import CaseComment, CaseEvent, CasePartnerStatus, CaseTypology, Visibility
+from domain.shared.errors import ValidationFailed
+from domain.shared.pagination import Page, decode_cursor, encode_cursor
+
+__all__ = [
+    "COMMENT_CURSOR",
+    "TIMELINE_CURSOR",
+    "NestedPage",
+    "comment_cursor",
+    "comments_of",
+    "partner_statuses_of",
+    "timeline_cursor",
+    "timelines_of",
+    "typologies_by_code",
+]
+
+#: The cursor tags of :func:`domain.cases.reads.list_timeline` and
+#: :func:`domain.cases.comments.list_comments`: cursors are interchangeable.
+TIMELINE_CURSOR = "cases.timeline.v1"
+COMMENT_CURSOR = "cases.comments.v1"
+
+
+def timeline_cursor(entry: CaseEvent) -> str:
+    return encode_cursor(TIMELINE_CURSOR, entry.seq)
+
+
+def comment_cursor(comment: CaseComment) -> str:
+    return encode_cursor(COMMENT_CURSOR, comment.created_at.isoformat(), str(comment.id))
+
+
+@dataclass(frozen=True, slots=True)
+class NestedPage:
+    """What a page of a case's list is asked for: the same arguments for every case of a
+    batch."""
+
+    limit: int
+    after: str | None = None
+    customer_visible_only: bool = False
+
+
+async def partner_statuses_of(
+    session: AsyncSession, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CasePartnerStatus]]:
+    """Each case's involved partners' statuses, in the order they became involved."""
+    out: dict[uuid.UUID, list[CasePartnerStatus]] = {i: [] for i in case_ids}
+    if not case_ids:
+        return out
+    stmt = (
+        sa.select(CasePartnerStatus)
+        .where(col(CasePartnerStatus.case_id).in_(list(dict.fromkeys(case_ids))))
+        .order_by(col(CasePartnerStatus.involved_since), col(CasePartnerStatus.partner_id))
+    )
+    for row in (await session.execute(stmt)).scalars():
+        out[row.case_id].append(row)
+    return out
+
+
+async def typologies_by_code(
+    session: AsyncSession, codes: Sequence[str]
+) -> dict[str, CaseTypology]:
+    """Typologies by code, active or not (a case keeps the one it was opened with)."""
+    if not codes:
+        return {}
+    stmt = sa.select(CaseTypology).where(col(CaseTypology.code).in_(list(dict.fromkeys(codes))))
+    return {t.code: t for t in (await session.execute(stmt)).scalars()}
+
+
+def _after_seq(after: str | None) -> int | None:
+    if not after:
+        return None
+    (seq,) = decode_cursor(after, TIMELINE_CURSOR, 1)
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ValidationFailed.on("after", "this cursor is not valid")
+    return seq
+
+
+def _after_comment(after: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not after:
+        return None
+    at_text, raw_id = decode_cursor(after, COMMENT_CURSOR, 2)
+    try:
+        return datetime.fromisoformat(str(at_text)), uuid.UUID(str(raw_id))
+    except ValueError:
+        raise ValidationFailed.on("after", "this cursor is not valid") from None
+
+
+def _pages(
+    rows: Sequence[tuple[uuid.UUID, object]],
+    case_ids: Sequence[uuid.UUID],
+    page: NestedPage,
+    cursor: object,
+) -> dict[uuid.UUID, Page[object]]:
+    grouped: dict[uuid.UUID, list[object]] = {i: [] for i in case_ids}
+    for case_id, item in rows:
+        grouped[case_id].append(item)
+    out: dict[uuid.UUID, Page[object]] = {}
+    for case_id, items in grouped.items():
+        kept = items[: page.limit]
+        out[case_id] = Page(
+            items=kept,
+            cursors=[cursor(i) for i in kept],  # type: ignore[operator]
+            has_next=len(items) > page.limit,
+            has_previous=page.after is not None,
+        )
+    return out
+
+
+async def timelines_of(
+    session: AsyncSession, case_ids: Sequence[uuid.UUID], page: NestedPage
+) -> dict[uuid.UUID, Page[CaseEvent]]:
+    """A page of each case's timeline, oldest first (one statement)."""
+    if not case_ids or page.limit <= 0:
+        return {i: Page([], [], False, page.after is not None) for i in case_ids}
+    after = _after_seq(page.after)
+    number = (
+        sa.func.row_number()
+        .over(partition_by=col(CaseEvent.case_id), order_by=col(CaseEvent.seq))
+        .label("n")
+    )
+    inner = sa.select(CaseEvent, number).where(
+        col(CaseEvent.case_id).in_(list(dict.fromkeys(case_ids)))
+    )
+    if page.customer_visible_only:
+        inner = inner.where(col(CaseEvent.visibility) == Visibility.CUSTOMER.value)
+    if after is not None:
+        inner = inner.where(col(CaseEvent.seq) > after)
+    sub = inner.subquery()
+    entry = aliased(CaseEvent, sub)
+    stmt = sa.select(entry).where(sub.c.n <= page.limit + 1).order_by(sub.c.case_id, sub.c.seq)
+    rows = [(e.case_id, e) for e in (await session.execute(stmt)).scalars()]
+    return _pages(rows, case_ids, page, timeline_cursor)  # type: ignore[return-value]
+
+
+async def comments_of(
+    session: AsyncSession, case_ids: Sequence[uuid.UUID], page: NestedPage
+) -> dict[uuid.UUID, Page[CaseComment]]:
+    """A page of each case's comments, oldest first (one statement)."""
+    if not case_ids or page.limit <= 0:
+        return {i: Page([], [], False, page.after is not None) for i in case_ids}
+    after = _after_comment(page.after)
+    number = (
+        sa.func.row_number()
+        .over(
+            partition_by=col(CaseComment.case_id),
+            order_by=(col(CaseComment.created_at), col(CaseComment.id)),
+        )
+        .label("n")
+    )
+    inner = sa.select(CaseComment, number).where(
+        col(CaseComment.case_id).in_(list(dict.fromkeys(case_ids)))
+    )
+    if page.customer_visible_only:
+        inner = inner.where(col(CaseComment.visibility) == Visibility.CUSTOMER.value)
+    if after is not None:
+        at, last_id = after
+        inner = inner.where(
+            sa.or_(
+                col(CaseComment.created_at) > at,
+                sa.and_(col(CaseComment.created_at) == at, col(CaseComment.id) > last_id),
+            )
+        )
+    sub = inner.subquery()
+    comment = aliased(CaseComment, sub)
+    stmt = (
+        sa.select(comment)
+        .where(sub.c.n <= page.limit + 1)
+        .order_by(sub.c.case_id, sub.c.created_at, sub.c.id)
+    )
+    rows = [(c.case_id, c) for c in (await session.execute(stmt)).scalars()]
+    return _pages(rows, case_ids, page, comment_cursor)  # type: ignore[return-value]
