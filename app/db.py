@@ -60,7 +60,9 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_recycle=1800,
-                connect_args={"server_settings": {"application_name": "trama"}},
+                # JIT compilation costs more than it saves on Trama's short OLTP queries
+                # (measured: +15 to 490 ms on case searches over 100,000 cases).
+                connect_args={"server_settings": {"application_name": "trama", "jit": "off"}},
             )
         else:
             kwargs.update(connect_args={"timeout": 30})

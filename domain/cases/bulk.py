@@ -242,7 +242,11 @@ async def request_bulk_resolution(
     if filter is not None:
         conditions = [
             scope,
-            *search.filter_conditions(clean_filter, masked=False, dialect=dialect_of(session)),
+            *search.filter_conditions(
+                clean_filter,
+                masked=scopes.masks_pii(principal, chosen_view),
+                dialect=dialect_of(session),
+            ),
         ]
         total = int(
             (
@@ -334,7 +338,9 @@ async def _candidates(
     chosen = search.CaseFilter.from_json(selection["filter"])
     conditions = [
         scopes.visible_to(principal, view),
-        *search.filter_conditions(chosen, masked=False, dialect=dialect_of(session)),
+        *search.filter_conditions(
+            chosen, masked=scopes.masks_pii(principal, view), dialect=dialect_of(session)
+        ),
         cases.c.created_at <= bulk.created_at,  # what existed when it was asked
     ]
     if after is not None:
