@@ -28,7 +28,7 @@ run: $(STAMP)
 	$(BIN)/trama serve
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses=4
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,26 @@ def _pg_admin_dsn(url: str) -> tuple[str, str]:
     return admin.render_as_string(hide_password=False), parsed.database or ""
 
 
+#: pytest-xdist runs the suite in several processes: each gets a template of its own.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+async def _worker_template(url: str) -> str:
+    """The database named by TRAMA_TEST_DATABASE_URL, or, under pytest-xdist, a fresh one
+    beside it for this worker (``<name>_<worker>``; CI drops ``<name>_*`` at the end)."""
+    if not XDIST_WORKER:
+        return url
+    admin, base = _pg_admin_dsn(url)
+    name = f"{base}_{XDIST_WORKER}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return str(make_url(url).set(database=name).render_as_string(hide_password=False))
+
+
 class DatabaseFactory:
     """Makes a fresh copy of the template database for each test."""
 
@@ -51,7 +71,7 @@ class DatabaseFactory:
         from app import seed
 
         if IS_POSTGRES:
-            self.template_url = TEST_DB_URL
+            self.template_url = await _worker_template(TEST_DB_URL)
         else:
             self.template_url = f"sqlite+aiosqlite:///{self.tmp / 'template.db'}"
         await asyncio.to_thread(migrate, self.template_url)
@@ -112,6 +132,8 @@ def make_settings(var_dir: Path, database_url: str, **overrides: Any) -> Setting
         "database_url": database_url,
         "issuer": "http://trama.test",
         "redis_url": TEST_REDIS_URL or None,
+        # Keys and channels of one test process: parallel workers never share a bucket.
+        "redis_namespace": f"trama-test-{os.getpid()}",
         "log_format": "text",
     }
     values.update(overrides)
