@@ -447,7 +447,10 @@ async def test_the_platform_reports_back_and_sees_its_change_echoed(
     await start_backbone()
     case = await open_case(net)
     case = await derived_to(net, case, "RETAIL_SUR")
-    await eventually(lambda: retail.versions(case.reference) == [3])
+    # Retail learns of the case at the derivation (v2) and its acceptance (v3); pushes are
+    # state-based, so under load v2 may be folded into v3: what matters is the order.
+    await eventually(lambda: retail.versions(case.reference)[-1:] == [3])
+    assert retail.versions(case.reference) in ([2, 3], [3])
 
     system = token("partner_system", partner="RETAIL_SUR")
     answer = await retail.report(
