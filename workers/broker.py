@@ -181,7 +181,7 @@ def _job_actor(spec: JobSpec) -> Callable[..., Any]:
                 result = await spec.fn(session, **kwargs)
         else:
             result = await spec.fn(**kwargs)
-        if result is not None:
+        if result:  # periodic jobs that found nothing to do stay quiet
             log.info("job %s done: %s", spec.name, result)
 
     run.__name__ = spec.name.replace(".", "_")
