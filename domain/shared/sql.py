@@ -45,14 +45,6 @@ async def insert_ignoring_conflicts(
     return inserted
 
 
-def for_update_skip_locked(query: sa.Select[Any], session: AsyncSession) -> sa.Select[Any]:
-    """Row locks that skip rows other workers hold (PostgreSQL). SQLite has a single writer
-    that already holds the database lock, so the query runs as is."""
-    if dialect_of(session) == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
-
-
 def for_update(query: sa.Select[Any], session: AsyncSession) -> sa.Select[Any]:
     """Lock the selected rows until the transaction ends (PostgreSQL); SQLite writers hold
     the database write lock already (``BEGIN IMMEDIATE``)."""
