@@ -251,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject")
     p.add_argument("--ttl", type=int)
     p.add_argument("--customer", help="with --role customer: the customer's id or national ID")
-    p.add_argument("--investor", help="with --role investor: the investor's id (investor_id claim)")
+    p.add_argument(
+        "--investor",
+        help="with --role investor: the investor's id as the API shows it, or its UUID",
+    )
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("audit", help="audit trail tools")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
 
 from app.auth.tokens import TokenService
 from app.db import read_session
@@ -40,13 +41,33 @@ async def find_customer_id(session: AsyncSession, text: str) -> uuid.UUID:
     raise ValidationFailed.on("customer", f"no customer with id or national ID {text!r}")
 
 
+def _investor_key(text: str) -> uuid.UUID:
+    """The UUID of an investor given as the API shows it (its Relay global id, base64 of
+    ``Investor:<uuid>``) or as the bare UUID."""
+    key = parse_uuid(text)
+    if key is not None:
+        return key
+    problem = f"{text!r} is not an investor id (the id the API shows, or a UUID)"
+    try:
+        gid = relay.GlobalID.from_id(text)
+    except (ValueError, TypeError, UnicodeError):
+        raise ValidationFailed.on("investor", problem) from None
+    if gid.type_name != "Investor":
+        raise ValidationFailed.on(
+            "investor", f"{text!r} is the id of a {gid.type_name[:40]}, not of an Investor"
+        )
+    key = parse_uuid(gid.node_id)
+    if key is None:
+        raise ValidationFailed.on("investor", problem)
+    return key
+
+
 async def find_investor_id(session: AsyncSession, role: Role, text: str) -> uuid.UUID:
-    """The investor an ``investor`` token acts as (its ``investor_id`` claim), by id."""
+    """The investor an ``investor`` token acts as (its ``investor_id`` claim), by the id
+    the API shows or its UUID."""
     if role is not Role.INVESTOR:
         raise ValidationFailed.on("investor", "only an investor token names an investor")
-    key = parse_uuid(text.strip())
-    if key is None:
-        raise ValidationFailed.on("investor", f"{text!r} is not an investor id (a UUID)")
+    key = _investor_key(text.strip())
     if not await investors.get_many(session, [key]):
         raise ValidationFailed.on("investor", f"no investor with id {key}")
     return key

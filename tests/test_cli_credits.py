@@ -3,6 +3,7 @@ as a user runs them, on a database migrated and seeded through the CLI."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from pathlib import Path
 
@@ -84,3 +85,28 @@ async def test_a_customer_token_names_its_customer(cli: Cli) -> None:
         result = await cli("token", *args)
         assert result.code == 2 and result.out == "", (args, result)
         assert message in result.err and "Traceback" not in result.err
+
+
+async def test_an_investor_token_takes_the_id_the_api_shows(cli: Cli) -> None:
+    raw = await cli.scalar("SELECT id FROM investors ORDER BY legal_name LIMIT 1")
+    key = str(uuid.UUID(str(raw)))
+    # What `investors { id }` shows: the Relay global id, base64 of "Investor:<uuid>".
+    global_id = base64.b64encode(f"Investor:{key}".encode()).decode()
+    for given in (global_id, key, key.upper(), f" {global_id} "):
+        out = await cli.ok("token", "--role", "investor", "--investor", given)
+        _, claims = claims_of(out.strip())
+        assert claims["investor_id"] == key, given
+        assert claims["sub"] == f"investor:{key}" and claims["roles"] == ["investor"]
+
+    customer = base64.b64encode(f"Customer:{key}".encode()).decode()
+    unknown = base64.b64encode(f"Investor:{uuid.uuid4()}".encode()).decode()
+    refusals = {
+        customer: "is the id of a Customer, not of an Investor",
+        unknown: "no investor with id",
+        "not-an-id": "is not an investor id",
+        base64.b64encode(b"Investor:not-a-uuid").decode(): "is not an investor id",
+    }
+    for given, message in refusals.items():
+        result = await cli("token", "--role", "investor", "--investor", given)
+        assert result.code == 2 and result.out == "", (given, result)
+        assert message in result.err and "Traceback" not in result.err, (given, result.err)
