@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     os.environ.setdefault("TRAMA_ENV", settings.env)
+    from app.policies import configure_clock
+
+    configure_clock(settings)
     return int(args.func(args, settings))
 
 

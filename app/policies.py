@@ -9,6 +9,7 @@ from typing import Any
 from app.settings import Settings
 from domain.credits import policy as credit_policy
 from domain.investors import policy as investor_policy
+from domain.shared import time
 
 
 def credit_policy_from(settings: Settings) -> credit_policy.CreditPolicy:
@@ -45,7 +46,23 @@ def investor_policy_from(settings: Settings) -> investor_policy.InvestorPolicy:
     return dataclasses.replace(investor_policy.InvestorPolicy(), **changes)
 
 
+def configure_clock(settings: Settings) -> None:
+    """The business clock: the system's, or (development, tests) one starting at
+    ``TRAMA_CLOCK_START``."""
+    if settings.clock_start is None:
+        return
+    if settings.is_production:
+        raise ValueError("TRAMA_CLOCK_START is refused in production: the clock is the system's")
+    if settings.clock_start.tzinfo is None:
+        raise ValueError("TRAMA_CLOCK_START needs a timezone (e.g. 2026-03-02T12:00:00Z)")
+    clock = time.get_clock()
+    if isinstance(clock, time.OffsetClock) and clock.start == settings.clock_start:
+        return  # already running from there (a second call in one process)
+    time.set_clock(time.OffsetClock(settings.clock_start))
+
+
 def configure_policies(settings: Settings) -> None:
     """Call once at start-up, before serving or working."""
+    configure_clock(settings)
     credit_policy.configure(credit_policy_from(settings))
     investor_policy.configure(investor_policy_from(settings))

@@ -31,6 +31,7 @@ from domain.credits.policy import COUNTRY_TIMEZONES
 from domain.customers import service as customers
 from domain.customers.service import CustomerDraft
 from domain.partners.models import Partner
+from domain.shared import time as clock
 from domain.shared.money import CURRENCY_EXPONENTS, Money
 from domain.shared.principal import SYSTEM
 
@@ -95,7 +96,7 @@ def _noon(day: date, timezone: str) -> datetime:
 
 
 def local_today(timezone: str) -> date:
-    return datetime.now(ZoneInfo(timezone)).date()
+    return clock.local_today(timezone)
 
 
 class Teller:

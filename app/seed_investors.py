@@ -47,6 +47,7 @@ from domain.shared import national_ids
 from domain.shared.errors import Conflict, DomainError
 from domain.shared.money import Money
 from domain.shared.principal import SYSTEM
+from domain.shared.time import local_today, utcnow
 
 log = logging.getLogger("trama.seed")
 
@@ -221,7 +222,7 @@ async def _funded_story(
         if any(people[code].kyc_status != KycStatus.VERIFIED.value for code, _ in story.shares):
             return None
         timezone = COUNTRY_TIMEZONES[lender.country]
-        today = datetime.now(ZoneInfo(timezone)).date()
+        today = local_today(timezone)
         disbursed_on = today - timedelta(days=story.disbursed_days_ago)
         credit = await credits.create_credit(
             session,
@@ -274,7 +275,7 @@ async def _settle(credit: Credit) -> None:
             if not rows or credit.disbursement_date is None:
                 return
             end = rows[-1].due_date
-            if end >= datetime.now(UTC).date():
+            if end >= utcnow().date():
                 return
             await settlements.run_settlement(
                 session, principal=SYSTEM, period_start=credit.disbursement_date, period_end=end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_echo: bool = False
     redis_url: str | None = None
+    #: Development and tests only: the business clock starts at this instant (ISO 8601 with
+    #: a zone) and moves on from it, instead of reading the machine's date. Refused in
+    #: production.
+    clock_start: datetime | None = None
 
     # identity
     #: Trama's own issuer: the ``iss`` of the tokens it signs. Set it to the public URL in

@@ -27,6 +27,10 @@ from app.db import Database, close_database, init_database
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from tests import clock as test_clock
+
+# The business clock of this process: a fixed start, never the machine's date.
+test_clock.install()
 
 TEST_DB_URL = os.environ.get("TRAMA_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TRAMA_TEST_REDIS_URL", "").strip()

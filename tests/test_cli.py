@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app import seed as demo
 from app.auth.keys import KeyStore
 from domain.shared.principal import ROLE_SCOPES, Role
+from domain.shared.time import utcnow
 
 TEST_DB_URL = os.environ.get("TRAMA_TEST_DATABASE_URL", "").strip()
 IS_POSTGRES = TEST_DB_URL.startswith("postgresql")
@@ -104,6 +105,7 @@ def cli_env(url: str, var_dir: Path) -> dict[str, str]:
         TRAMA_VAR_DIR=str(var_dir),
         TRAMA_ENV="test",
         TRAMA_LOG_FORMAT="text",
+        TRAMA_CLOCK_START=utcnow().isoformat(),  # the test's business clock (tests/clock.py)
     )
     return env
 

@@ -8,12 +8,13 @@ never reads the environment itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from domain.credits.allocation import DEFAULT_ORDER, AllocationOrder, LateInterestPolicy
 from domain.credits.schedules import DEFAULT_MAX_ANNUAL_RATE, MAX_TERM_MONTHS
+from domain.shared.time import utcnow
 
 __all__ = [
     "COUNTRY_TIMEZONES",
@@ -84,4 +85,4 @@ def business_date(at: datetime, timezone: str) -> date:
 
 
 def today(timezone: str) -> date:
-    return business_date(datetime.now(UTC), timezone)
+    return business_date(utcnow(), timezone)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
 import domain.shared.types
+from domain.shared.time import utcnow
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -177,7 +177,7 @@ def _seed_typologies() -> None:
         sa.column("updated_at", domain.shared.types.UTCDateTime()),
         sa.column("version", sa.Integer()),
     )
-    now = datetime.now(UTC)
+    now = utcnow()
     rows = [
         {
             "id": uuid.uuid4(),

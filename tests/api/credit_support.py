@@ -23,6 +23,7 @@ from domain.credits.models import (
 )
 from domain.customers.models import Customer
 from domain.partners.models import Partner
+from domain.shared import time as clock
 from domain.shared.audit import AuditRecord
 from domain.shared.outbox import OutboxEvent
 
@@ -160,7 +161,7 @@ def gid(type_name: str, key: uuid.UUID | str) -> str:
 
 
 def local_today() -> date:
-    return datetime.now(SANTIAGO).date()
+    return clock.local_today(SANTIAGO)
 
 
 def at_noon(day: date) -> str:

@@ -34,6 +34,7 @@ from domain.shared.audit import AuditRecord
 from domain.shared.models import table_of
 from domain.shared.money import Money
 from domain.shared.principal import SYSTEM
+from domain.shared.time import utcnow
 
 SANTIAGO = ZoneInfo("America/Santiago")
 
@@ -275,7 +276,7 @@ async def make_credit(*, amount: int = 12_000_000, term: int = 12) -> Credit:
             amount=Money(amount, "CLP"),
             annual_rate=Decimal("0.18"),
             term_months=term,
-            disbursement_date=date.today() - timedelta(days=100),
+            disbursement_date=utcnow().date() - timedelta(days=100),
             partner_id=lender,
         )
 

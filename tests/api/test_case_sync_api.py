@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from app.db import read_session, transaction
 from domain.cases import sync
 from domain.cases.models import Case, InboundReportReview, PartnerConnector
+from domain.shared.time import utcnow
 from resolvers.ids import encode_node_id
 from tests.conftest import GraphQLClient
 from tests.domain.cases.conftest import Network, fingerprint, load, open_case
@@ -108,7 +109,7 @@ def pid(net: Network, code: str) -> str:
 
 
 def when(minutes_ago: int = 0) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+    return (utcnow() - timedelta(minutes=minutes_ago)).isoformat()
 
 
 async def report(

@@ -5,7 +5,7 @@ the federation entity."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 
 from app.devtokens import dev_token
 from domain.shared.errors import ValidationFailed
+from domain.shared.time import utcnow
 from tests.api.investor_support import (
     BASE_ERRORS,
     CONFLICT,
@@ -129,7 +130,7 @@ async def funded(gql: Any, supervisor: str, db: Any) -> dict[str, Any]:
             token=supervisor,
         )  # fmt: skip
         assert data(body, "fundCredit")["__typename"] == "FundCreditSuccess"
-    start = date.today() - timedelta(days=100)
+    start = utcnow().date() - timedelta(days=100)
     await disburse(credit.id, start)
     (due1, amount1), (due2, amount2), *_ = await dues(credit.id)
     await pay(credit.id, amount1, due1)
@@ -220,12 +221,12 @@ async def test_runs_are_idempotent_per_period_and_move_forward(gql, supervisor, 
     assert await counts() == before
     overlap = await run(gql, supervisor, funded["due1"], funded["due2"])
     assert overlap["__typename"] == "ConflictError" and "move forward" in overlap["message"]
-    tomorrow = date.today() + timedelta(days=1)
+    tomorrow = utcnow().date() + timedelta(days=1)
     future = await run(gql, supervisor, funded["due1"] + timedelta(days=1), tomorrow)
     assert future["__typename"] == "ValidationError" and future["field"] == "periodEnd"
     backwards = await run(gql, supervisor, funded["due2"], funded["due1"] + timedelta(days=1))
     assert backwards["__typename"] == "ValidationError" and backwards["field"] == "periodEnd"
-    too_long = await run(gql, supervisor, date.today() - timedelta(days=400), date.today())
+    too_long = await run(gql, supervisor, utcnow().date() - timedelta(days=400), utcnow().date())
     assert too_long["__typename"] == "ValidationError"
     bad_date = await gql(
         RUN, {"input": {"periodStart": "2026-02-30", "periodEnd": "2026-03-01"}}, token=supervisor
@@ -233,7 +234,9 @@ async def test_runs_are_idempotent_per_period_and_move_forward(gql, supervisor, 
     assert error_code(bad_date) == "BAD_USER_INPUT"
     assert await counts() == before
 
-    second = (await run(gql, supervisor, funded["due1"] + timedelta(days=1), date.today()))["run"]
+    second = (await run(gql, supervisor, funded["due1"] + timedelta(days=1), utcnow().date()))[
+        "run"
+    ]
     assert second["statementCount"] == 2  # the second installment
 
 
@@ -251,7 +254,7 @@ async def test_who_may_run_and_pay(gql, token, runtime, funded):
 async def test_mark_a_statement_paid(gql, supervisor, token, runtime, funded):
     settled = (await run(gql, supervisor, funded["start"], funded["due1"]))["run"]
     statement = settled["statements"]["edges"][0]["node"]
-    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    when = (utcnow() - timedelta(hours=1)).isoformat()
     before = await counts()
     for who in (token("agent", partner="AUTOCREDITO"), investor_token(runtime, funded["a"].id)):
         refused = await mark_paid(
@@ -261,7 +264,7 @@ async def test_mark_a_statement_paid(gql, supervisor, token, runtime, funded):
     bad = [
         ({"reference": "   "}, "ValidationError", "reference"),
         ({"reference": "X" * 101}, "ValidationError", "reference"),
-        ({"paidAt": (datetime.now(UTC) + timedelta(days=2)).isoformat()}, "ValidationError",
+        ({"paidAt": (utcnow() + timedelta(days=2)).isoformat()}, "ValidationError",
          "paidAt"),
         ({"paidAt": "2026-01-01T10:00:00"}, "ValidationError", "paidAt"),  # no offset
         ({"statementId": gid("SettlementStatement", uuid.uuid4())}, "NotFoundError", None),
@@ -307,7 +310,7 @@ async def test_portfolio_of_a_demo_investor(gql, supervisor, db):
         "id": gid("Investor", investor.id),
         "legalName": investor.legal_name,
     }
-    assert portfolio["asOf"] == datetime.now(UTC).date().isoformat()
+    assert portfolio["asOf"] == utcnow().date().isoformat()
     (clp,) = portfolio["currencies"]
     assert clp["currency"] == "CLP"
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from domain.shared.time import utcnow
+
 TEST_REDIS_URL = os.environ.get("TRAMA_TEST_REDIS_URL", "").strip()
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -59,6 +61,8 @@ def server_env(database_url: str, var_dir: Path) -> dict[str, str]:
         TRAMA_ENV="test",
         TRAMA_LOG_FORMAT="text",
         TRAMA_LOG_LEVEL="WARNING",
+        # the servers' business clock goes on from the test's (tests/clock.py)
+        TRAMA_CLOCK_START=utcnow().isoformat(),
     )
     if TEST_REDIS_URL:
         env["TRAMA_REDIS_URL"] = TEST_REDIS_URL

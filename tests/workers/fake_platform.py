@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import uvicorn
@@ -26,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from domain.shared.time import utcnow
 
 GraphQL = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -229,7 +231,7 @@ class FakePlatform:
                 "caseRef": case_ref,
                 "externalRef": external_ref,
                 "partnerStatus": status,
-                "occurredAt": (occurred_at or datetime.now(UTC)).isoformat(),
+                "occurredAt": (occurred_at or utcnow()).isoformat(),
                 "externalVersion": version,
             }
         }

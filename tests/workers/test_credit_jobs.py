@@ -4,7 +4,7 @@ business day and timezone, in batches, moving credits into and out of delinquenc
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from domain.customers.models import Customer
 from domain.partners.models import Partner
 from domain.shared.outbox import OutboxEvent
 from domain.shared.principal import SYSTEM
+from domain.shared.time import local_today
 from workers.actors import credits as credit_jobs
 from workers.registry import BUILTIN_MODULES, REGISTRY
 
@@ -27,7 +28,7 @@ BUENOS_AIRES = ZoneInfo("America/Argentina/Buenos_Aires")
 
 
 def today(zone: ZoneInfo = SANTIAGO) -> Any:
-    return datetime.now(zone).date()
+    return local_today(zone)
 
 
 async def new_credit(days_ago: int) -> Credit:

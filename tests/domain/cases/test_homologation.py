@@ -4,7 +4,7 @@ people only."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from domain.cases.homologation import MappingLine
 from domain.cases.models import MappingDirection
 from domain.cases.states import CaseStatus
 from domain.shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.shared.time import utcnow
 from tests.domain.cases.conftest import ADMIN, Network, audits, events, refused, run
 
 LINES = [
@@ -79,7 +80,7 @@ async def test_a_scheduled_version_waits_for_its_date(net: Network) -> None:
     await run(
         homologation.update_mapping, ADMIN, partner_id=partner, lines=LINES, expected_version=0
     )
-    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    tomorrow = utcnow() + timedelta(days=1)
     scheduled = await run(
         homologation.update_mapping,
         ADMIN,
@@ -134,7 +135,7 @@ async def test_history_is_not_rewritten_backwards(net: Network) -> None:
         partner_id=net.ids["TARJETA_PLATA"],
         lines=LINES,
         expected_version=0,
-        active_from=datetime.now(UTC) - timedelta(days=1),
+        active_from=utcnow() - timedelta(days=1),
     )
     assert isinstance(error, ValidationFailed) and error.problems[0].field == "activeFrom"
 

@@ -17,6 +17,7 @@ from domain.cases.models import CasePartnerStatus, InboundReportReview
 from domain.cases.reports import ReportOutcome, ReportResult
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from domain.shared.principal import Principal
+from domain.shared.time import utcnow
 from tests.domain.cases.conftest import (
     ADMIN,
     Network,
@@ -239,7 +240,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"external_version": -1}, "externalVersion"),
     ({"external_version": "7"}, "externalVersion"),
     ({"occurred_at": datetime(2026, 11, 20, 14, 0)}, "occurredAt"),  # naive
-    ({"occurred_at": datetime.now(UTC) + timedelta(hours=1)}, "occurredAt"),
+    ({"occurred_at": utcnow() + timedelta(hours=1)}, "occurredAt"),
     ({"case_reference": "CASE-1"}, "caseRef"),
     ({"case_reference": None}, "caseRef"),  # neither reference
     ({"external_ref": "4111111111111111"}, "externalRef"),

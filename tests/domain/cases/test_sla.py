@@ -15,6 +15,7 @@ from app.db import transaction
 from domain.cases import service, sla
 from domain.cases.models import Case, SlaState
 from domain.shared.principal import SYSTEM
+from domain.shared.time import utcnow
 from tests.domain.cases.conftest import Network, audits, events, load, open_case, timeline
 
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -191,7 +192,7 @@ async def test_sweep_works_in_batches(net: Network) -> None:
 async def test_bad_fraction_is_refused(net: Network) -> None:
     async with transaction() as session:
         with pytest.raises(ValueError):
-            await sla.evaluate_sla(session, now=datetime.now(UTC), at_risk_fraction=Decimal(1))
+            await sla.evaluate_sla(session, now=utcnow(), at_risk_fraction=Decimal(1))
 
 
 async def test_waiting_for_the_customer_stops_the_clock(net: Network) -> None:

@@ -27,6 +27,7 @@ from domain.credits.models import (
 )
 from domain.customers.models import Customer
 from domain.partners.models import Partner
+from domain.shared import time as clock
 from domain.shared.audit import AuditRecord
 from domain.shared.outbox import OutboxEvent
 from domain.shared.principal import ROLE_SCOPES, Principal, Role
@@ -45,7 +46,7 @@ def principal(role: Role, partner: uuid.UUID | None = None, **changes: Any) -> P
 
 
 def local_today() -> date:
-    return datetime.now(SANTIAGO).date()
+    return clock.local_today(SANTIAGO)
 
 
 def at_noon(day: date) -> datetime:

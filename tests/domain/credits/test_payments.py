@@ -3,7 +3,7 @@ replays, credit balance and refunds, prepayments, UF conversion, bad input."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from domain.shared.audit import AuditRecord
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from domain.shared.money import Money
 from domain.shared.principal import Role
+from domain.shared.time import utcnow
 
 from .conftest import (
     at_noon,
@@ -153,7 +154,7 @@ async def test_the_same_idempotency_key_books_once(agent, partner_system, make_c
         ({"amount": "100", "currency": None}, "currency"),
         ({"amount": Money(100, "USD")}, "currency"),
         ({"amount": Money(10**15, "CLP")}, "amount"),
-        ({"paid_at": datetime.now(UTC) + timedelta(hours=1)}, "paidAt"),
+        ({"paid_at": utcnow() + timedelta(hours=1)}, "paidAt"),
         ({"paid_at": datetime(2026, 1, 1, 12, 0)}, "paidAt"),  # naive
         ({"paid_at": "2026-01-01"}, "paidAt"),
         ({"paid_at": at_noon(local_today() - timedelta(days=30))}, "paidAt"),  # before it existed

@@ -32,6 +32,7 @@ from domain.shared import outbox
 from domain.shared.audit import AuditRecord
 from domain.shared.money import Money
 from domain.shared.principal import ROLE_SCOPES, SYSTEM, Principal, Role, Scope
+from domain.shared.time import utcnow
 
 _bodies = itertools.count(11_000_000 + (uuid.uuid4().int % 1000) * 10_000)
 
@@ -121,7 +122,7 @@ async def make_credit(
     disburse: bool = True,
     monthly_insurance: int = 0,
 ) -> Credit:
-    planned = disbursed_on or (date.today() - timedelta(days=200))
+    planned = disbursed_on or (utcnow().date() - timedelta(days=200))
     async with transaction() as session:
         credit = await credits.create_credit(
             session,

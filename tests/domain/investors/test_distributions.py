@@ -25,6 +25,7 @@ from domain.investors.models import CreditFunding, DistributionLine
 from domain.shared.errors import ValidationFailed
 from domain.shared.models import table_of
 from domain.shared.money import allocate_int
+from domain.shared.time import utcnow
 from tests.domain.investors.conftest import (
     World,
     fund,
@@ -204,7 +205,7 @@ async def test_payment_is_distributed_and_reversal_adjusts(db: Database, world: 
     fb = await fund(credit.id, b.id, "0.333333", fee="0.02")
     from tests.domain.investors.conftest import disburse_credit
 
-    start = date.today() - timedelta(days=100)
+    start = utcnow().date() - timedelta(days=100)
     await disburse_credit(credit.id, start)
     amount, due = await installment_amount(credit.id)
     first = await pay(credit.id, amount, due)
@@ -245,7 +246,7 @@ async def test_backdated_payment_replays_and_nets(db: Database, world: World) ->
     await fund(credit.id, a.id, "0.5")
     from tests.domain.investors.conftest import disburse_credit
 
-    start = date.today() - timedelta(days=130)
+    start = utcnow().date() - timedelta(days=130)
     await disburse_credit(credit.id, start)
     amount, due = await installment_amount(credit.id)
     await pay(credit.id, amount, due + timedelta(days=40))  # late: late interest
@@ -259,21 +260,23 @@ async def test_backdated_payment_replays_and_nets(db: Database, world: World) ->
 
 
 async def test_unfunded_credit_writes_no_lines(db: Database, world: World) -> None:
-    credit = await make_credit(world, disbursed_on=date.today() - timedelta(days=40))
+    credit = await make_credit(world, disbursed_on=utcnow().date() - timedelta(days=40))
     amount, due = await installment_amount(credit.id)
-    await pay(credit.id, amount, min(due, date.today()))
+    await pay(credit.id, amount, min(due, utcnow().date()))
     assert (await load(credit.id)).line_rows == []
 
 
 async def test_funding_an_active_credit_does_not_share_earlier_payments(
     db: Database, world: World
 ) -> None:
-    credit = await make_credit(world, disbursed_on=date.today() - timedelta(days=40))
+    credit = await make_credit(world, disbursed_on=utcnow().date() - timedelta(days=40))
     amount, due = await installment_amount(credit.id)
-    await pay(credit.id, amount, min(due, date.today()))
+    await pay(credit.id, amount, min(due, utcnow().date()))
     investor = await make_investor()
     funding = await fund(credit.id, investor.id, "0.5")
-    assert funding.effective_on is not None and funding.effective_on > date.today() - timedelta(1)
+    assert funding.effective_on is not None and funding.effective_on > utcnow().date() - timedelta(
+        1
+    )
     assert (await load(credit.id)).line_rows == []
 
 
@@ -330,7 +333,7 @@ async def test_ledger_nets_exactly_property(
             str(Decimal(share) / 1_000_000),
             fee=str(Decimal(fee) / 1_000_000),
         )
-    start = date.today() - timedelta(days=260)
+    start = utcnow().date() - timedelta(days=260)
     await disburse_credit(credit.id, start)
     installment, _ = await installment_amount(credit.id)
     booked: list[uuid.UUID] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,6 +20,7 @@ from domain.partners.models import Partner
 from domain.shared import outbox
 from domain.shared.errors import Forbidden, NotFound, ValidationFailed
 from domain.shared.principal import Role
+from domain.shared.time import utcnow
 from tests.conftest import IS_POSTGRES
 from tests.domain.investors.conftest import (
     ADMIN,
@@ -96,7 +97,7 @@ async def test_fund_approved_credit_from_the_start(db: Database, world: World) -
 
 async def test_fund_active_credit_from_the_next_day(db: Database, world: World) -> None:
     credit = await make_credit(
-        world, amount=6_000_000, disbursed_on=date.today() - timedelta(days=20)
+        world, amount=6_000_000, disbursed_on=utcnow().date() - timedelta(days=20)
     )
     a = await make_investor()
     funding = await fund(credit.id, a.id, "0.5", fee="0.02")
@@ -104,7 +105,9 @@ async def test_fund_active_credit_from_the_next_day(db: Database, world: World) 
         fresh = await session.get(Credit, credit.id)
     assert fresh is not None and fresh.outstanding_principal > 0
     assert funding.amount == fresh.outstanding_principal // 2
-    assert funding.effective_on is not None and funding.effective_on > date.today() - timedelta(1)
+    assert funding.effective_on is not None and funding.effective_on > utcnow().date() - timedelta(
+        1
+    )
     assert funding.servicing_fee_ppm == 20_000
 
 

@@ -16,6 +16,7 @@ from domain.investors.models import DistributionLine
 from domain.shared.errors import Forbidden, NotFound
 from domain.shared.models import table_of
 from domain.shared.principal import Role
+from domain.shared.time import utcnow
 from tests.domain.investors.conftest import (
     ADMIN,
     NO_PII,
@@ -54,7 +55,7 @@ async def test_paid_off_credit_yields_its_rate(db: Database, world: World) -> No
     credit = await make_credit(world, disburse=False, amount=9_000_000, rate="0.18", term=3)
     investor = await make_investor()
     await fund(credit.id, investor.id, "0.5", fee="0")
-    start = date.today() - timedelta(days=100)
+    start = utcnow().date() - timedelta(days=100)
     await disburse_credit(credit.id, start)
     rows = await schedule(credit.id)
     for due, amount, _, _ in rows:
@@ -84,7 +85,7 @@ async def test_delinquent_credit_exposure_and_expected_vs_received(
     other = await make_investor()
     await fund(credit.id, investor.id, "0.25")
     await fund(credit.id, other.id, "0.25")
-    start = date.today() - timedelta(days=130)
+    start = utcnow().date() - timedelta(days=130)
     await disburse_credit(credit.id, start)
     rows = await schedule(credit.id)
     await pay(credit.id, rows[0][1], rows[0][0])  # only the first installment
@@ -109,7 +110,7 @@ async def test_delinquent_credit_exposure_and_expected_vs_received(
     assert bucket != "CURRENT"
     assert book.exposure[bucket] == book.outstanding_principal
     assert sum(m.amount for m in book.exposure.values()) == book.outstanding_principal.amount
-    due = [r for r in rows if r[0] <= date.today()]
+    due = [r for r in rows if r[0] <= utcnow().date()]
     assert book.expected_principal.amount == sum(r[3] for r in due) * 250_000 // 1_000_000
     assert book.received.amount < book.expected.amount
     assert book.fees.amount == -sum(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from domain.shared.errors import (
 )
 from domain.shared.models import table_of
 from domain.shared.principal import Role
+from domain.shared.time import utcnow
 from tests.conftest import IS_POSTGRES
 from tests.domain.investors.conftest import (
     ADMIN,
@@ -83,7 +84,7 @@ async def funded(world: World) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, date]:
     a, b = await make_investor(), await make_investor()
     await fund(credit.id, a.id, "0.25")
     await fund(credit.id, b.id, "0.5")
-    start = date.today() - timedelta(days=130)
+    start = utcnow().date() - timedelta(days=130)
     await disburse_credit(credit.id, start)
     return credit.id, a.id, b.id, start
 
@@ -143,7 +144,7 @@ async def test_run_statements_lines_idempotent(
         await run(start - timedelta(days=30), start - timedelta(days=1))
     assert await counts() == before
 
-    second = await run(due1 + timedelta(days=1), date.today())
+    second = await run(due1 + timedelta(days=1), utcnow().date())
     assert second.statement_count == 2
     assert all(line.statement_id is not None for line in await investor_lines(a))
     async with read_session() as session:
@@ -168,7 +169,7 @@ async def test_run_statements_lines_idempotent(
     ("start", "end", "field"),
     [
         (date(2026, 2, 1), date(2026, 1, 31), "periodEnd"),
-        (date.today(), date.today() + timedelta(days=1), "periodEnd"),
+        (utcnow().date(), utcnow().date() + timedelta(days=1), "periodEnd"),
         (date(2020, 1, 1), date(2022, 1, 1), "periodEnd"),
     ],
 )
@@ -202,7 +203,7 @@ async def test_negative_net_rolls_into_the_next_run(
     assert all(line.statement_id is None for line in negative)
     monkeypatch.undo()
     await pay(credit_id, amount1 + amount2 + amount3, due3)
-    later = await run(due1 + timedelta(days=11), date.today())
+    later = await run(due1 + timedelta(days=11), utcnow().date())
     mine = [s for s in await statements_of(later.id) if s.investor_id == a]
     assert len(mine) == 1
     lines = [line for line in await investor_lines(a) if line.statement_id == mine[0].id]
@@ -220,7 +221,7 @@ async def test_mark_paid(
     await pay(credit_id, amount1, due1)
     done = await run(start, due1)
     statement = next(s for s in await statements_of(done.id) if s.investor_id == a)
-    when = datetime.now(UTC) - timedelta(hours=1)
+    when = utcnow() - timedelta(hours=1)
     async with transaction() as session:
         paid = await settlements.mark_settlement_paid(
             session, principal=ADMIN, statement_id=statement.id, paid_at=when, reference=" TRX-1 "
@@ -245,7 +246,7 @@ async def test_mark_paid(
         for bad in (
             {"paid_at": when, "reference": "  "},
             {"paid_at": datetime(2026, 1, 1), "reference": "X"},  # naive
-            {"paid_at": datetime.now(UTC) + timedelta(days=2), "reference": "X"},
+            {"paid_at": utcnow() + timedelta(days=2), "reference": "X"},
             {"paid_at": when, "reference": "X" * 101},
         ):
             with pytest.raises(ValidationFailed):
@@ -313,7 +314,7 @@ async def test_mark_paid(
                 session,
                 principal=staff(Role.AGENT),
                 period_start=due1 + timedelta(days=1),
-                period_end=date.today(),
+                period_end=utcnow().date(),
             )
 
 
@@ -329,11 +330,11 @@ async def test_batches_cover_every_investor(
     investors = [await make_investor() for _ in range(5)]
     for investor in investors:
         await fund(credit.id, investor.id, "0.1")
-    start = date.today() - timedelta(days=60)
+    start = utcnow().date() - timedelta(days=60)
     await disburse_credit(credit.id, start)
     (due1, amount1), *_ = await dues(credit.id)
     await pay(credit.id, amount1, due1)
-    done = await run(start, date.today())
+    done = await run(start, utcnow().date())
     statements = await statements_of(done.id)
     assert {s.investor_id for s in statements} == {i.id for i in investors}
     for investor in investors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -13,9 +13,11 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from domain.shared import time as clock
 from domain.shared.errors import DomainError, ValidationFailed
 from domain.shared.pagination import Page, clamp_page_size, decode_cursor, encode_cursor
 from domain.shared.time import NaiveDatetimeError, ensure_utc, isoformat, utcnow
+from tests.clock import TEST_EPOCH
 
 # ---------------------------------------------------------------------------------------
 # time
@@ -54,7 +56,56 @@ def test_utcnow_is_aware_utc() -> None:
     now = utcnow()
     assert now.tzinfo is not None
     assert now.utcoffset() == timedelta(0)
-    assert abs(now - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+def test_the_system_clock_reads_the_machine() -> None:
+    assert abs(clock.SystemClock().now() - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+def test_the_suite_runs_on_its_own_clock_not_the_machines() -> None:
+    """tests/conftest.py sets the business clock to a fixed start: nothing in the suite
+    depends on when (or in which timezone) the machine runs it."""
+    current = clock.get_clock()
+    assert isinstance(current, clock.OffsetClock)
+    assert current.start == TEST_EPOCH
+    assert timedelta(0) <= utcnow() - TEST_EPOCH < timedelta(days=1)
+
+
+def test_a_frozen_clock_stands_still_and_moves_when_told() -> None:
+    start = datetime(2028, 2, 29, 2, 0, tzinfo=UTC)
+    with clock.clock_at(start) as frozen:
+        assert utcnow() == start
+        assert clock.local_today("America/Santiago") == date(2028, 2, 28)  # 23:00 the day before
+        assert isinstance(frozen, clock.FrozenClock)
+        frozen.advance(timedelta(hours=2))
+        assert clock.local_today("America/Santiago") == date(2028, 2, 29)
+    assert isinstance(clock.get_clock(), clock.OffsetClock)  # restored
+
+
+def test_an_offset_clock_moves_on_from_its_start() -> None:
+    start = datetime(2030, 12, 31, 23, 59, 30, tzinfo=UTC)
+    moving = clock.OffsetClock(start)
+    first = moving.now()
+    second = moving.now()
+    assert start <= first <= second < start + timedelta(seconds=5)
+    with pytest.raises(NaiveDatetimeError):
+        clock.OffsetClock(datetime(2030, 1, 1))
+
+
+def test_the_clock_setting_is_refused_in_production() -> None:
+    from app.policies import configure_clock
+    from app.settings import Settings
+
+    with pytest.raises(ValueError, match="refused in production"):
+        configure_clock(Settings(env="production", clock_start=TEST_EPOCH))
+    with pytest.raises(ValueError, match="timezone"):
+        configure_clock(Settings(env="test", clock_start=datetime(2030, 1, 1)))
+    previous = clock.get_clock()
+    try:
+        configure_clock(Settings(env="development", clock_start="2031-01-01T00:00:00Z"))
+        assert clock.local_today("America/Santiago") == date(2030, 12, 31)
+    finally:
+        clock.set_clock(previous)
 
 
 @pytest.mark.parametrize(
