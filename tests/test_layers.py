@@ -141,3 +141,12 @@ def test_the_checker_sees_every_import_form() -> None:
         (m, n) for _, m, n in imports_in("from . import x", "domain", is_package=True)
     }
     assert package_relative == {("domain", "x")}
+
+
+def test_the_design_document_lives_in_the_repository() -> None:
+    """A newcomer with only this repository finds the design the README points to."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    assert "docs/DESIGN.md" in readme and "../shared" not in readme
+    design = (root / "docs" / "DESIGN.md").read_text()
+    assert design.startswith("# Trama — design") and "## 3. Layers and their rules" in design
