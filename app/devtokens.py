@@ -85,6 +85,12 @@ async def dev_token(
 ) -> str:
     """A token for ``role``; a ``customer`` token names its customer (id or national ID), an
     ``investor`` token may name its investor (id)."""
+    limit = tokens.settings.max_token_lifetime
+    if ttl is not None and not 1 <= ttl <= limit:
+        raise ValidationFailed.on(
+            "ttl",
+            f"give 1 to {limit} seconds: longer tokens are refused (TRAMA_MAX_TOKEN_LIFETIME)",
+        )
     try:
         parsed = Role(role)
     except ValueError:

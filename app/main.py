@@ -25,6 +25,7 @@ from app.attachments_http import AttachmentDownloads
 from app.db import close_database, database_configured, init_database, read_session
 from app.graphiql import asset_routes
 from app.graphql_http import GraphQLEndpoint
+from app.hosts import TrustedHostMiddleware, effective_allowed_hosts, production_problems
 from app.oauth import OAuthEndpoints
 from app.policies import configure_policies
 from app.runtime import Runtime, build_runtime
@@ -147,6 +148,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        problems = production_problems(settings)
+        if problems:
+            raise RuntimeError("; ".join(problems))
         configure_policies(settings)
         if manage_database:
             init_database(
@@ -188,6 +192,9 @@ def create_app(
         *asset_routes(),
     ]
     middleware = [Middleware(RequestContextMiddleware)]
+    allowed_hosts = effective_allowed_hosts(settings)
+    if allowed_hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, patterns=allowed_hosts))
     if settings.allowed_origins:
         middleware.append(
             Middleware(

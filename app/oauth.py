@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.db import transaction
+from app.hosts import public_base
 from app.runtime import Runtime
 from domain.identity import service as identity
 from domain.partners.models import Partner
@@ -128,8 +129,9 @@ class OAuthEndpoints:
         )
 
     async def openid_configuration(self, request: Request) -> Response:
-        # Endpoints are named where this request reached us; the issuer is the configured one.
-        base = str(request.base_url).rstrip("/")
+        # Endpoints are named at the public address (never the request's Host: a forged
+        # one would send clients' secrets elsewhere); the issuer is the configured one.
+        base = public_base(self.runtime.settings, request)
         return JSONResponse(
             {
                 "issuer": self._issuer(),

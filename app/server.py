@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import uvicorn
 
@@ -22,6 +23,13 @@ def app_factory() -> object:
 
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
     configure_logging(settings.log_level, settings.log_format)
+    from app.hosts import production_problems
+
+    problems = production_problems(settings)
+    if problems:
+        for problem in problems:
+            print(f"trama serve: {problem}", file=sys.stderr)
+        return 2
     # Create the signing keys before any worker starts, so all of them share one key set.
     from app.auth.keys import KeyStore
 

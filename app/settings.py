@@ -9,18 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-class TrustedIssuer(BaseModel):
-    """An external identity provider whose tokens Trama accepts (Azure AD style)."""
-
-    issuer: str
-    jwks_uri: str
-    audience: str | None = None  # defaults to TRAMA_AUDIENCE
-    #: When every user of this issuer acts for one partner, its code.
-    partner: str | None = None
+from app.auth.issuers import TrustedIssuer
 
 
 class Settings(BaseSettings):
@@ -50,7 +42,19 @@ class Settings(BaseSettings):
     clock_skew: Annotated[int, Field(ge=0, le=300)] = 60
     jwks_cache_ttl: int = 3600
     jwks_min_refresh_interval: int = 30
+    #: Longest lifetime (``exp`` - ``iat``) of a token Trama accepts, its own or an external
+    #: issuer's, in seconds.
+    max_token_lifetime: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
     trusted_issuers: Annotated[list[TrustedIssuer], NoDecode] = []
+
+    # public address
+    #: The URL clients reach Trama at (``https://api.trama.example``): the links Trama hands
+    #: out (attachment downloads, OpenID discovery) are made from it, never from a request's
+    #: ``Host``. Required in production.
+    public_url: str | None = None
+    #: Host names the server answers for ("api.example.com", "*.example.com", "*" for any).
+    #: Empty: in production the host of TRAMA_PUBLIC_URL, elsewhere any.
+    allowed_hosts: Annotated[list[str], NoDecode] = []
 
     # API protection
     introspection: bool | None = None  # None: on except in production
@@ -107,6 +111,9 @@ class Settings(BaseSettings):
     case_sync_breaker_threshold: Annotated[int, Field(ge=1)] = 5
     #: … for this many seconds, before one trial push.
     case_sync_breaker_cooldown: Annotated[float, Field(ge=0)] = 30.0
+    #: Networks (CIDR, comma-separated) connectors may reach although they are not public
+    #: internet addresses: a partner's private network. Empty: only public addresses.
+    connector_allowed_networks: Annotated[list[str], NoDecode] = []
 
     # credits (rates are fractions: "0.5" is 50% a year; unset: the domain's defaults)
     #: Highest nominal annual rate a credit may carry (default 1.5).
@@ -163,6 +170,36 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("allowed_hosts", "connector_allowed_networks", mode="before")
+    @classmethod
+    def _parse_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("connector_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        from domain.shared.netguard import parse_networks
+
+        return [str(n) for n in parse_networks(value)]  # a ValueError names a bad one
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        from app.hosts import check_public_url
+
+        return check_public_url(value) if value else None
+
+    @model_validator(mode="after")
+    def _check_token_ttl(self) -> Settings:
+        if self.token_ttl > self.max_token_lifetime:
+            raise ValueError(
+                f"TRAMA_TOKEN_TTL ({self.token_ttl}) is longer than TRAMA_MAX_TOKEN_LIFETIME "
+                f"({self.max_token_lifetime}): Trama would refuse its own tokens"
+            )
+        return self
 
     @field_validator("public_rate_limit", "authenticated_rate_limit")
     @classmethod

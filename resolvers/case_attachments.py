@@ -20,6 +20,7 @@ from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from app.db import read_session
+from app.hosts import public_base
 from domain.cases import attachments, scopes
 from domain.cases.attachments import AttachmentView
 from domain.cases.models import Visibility
@@ -48,12 +49,8 @@ def _download_url(info: Info, principal: Principal, view: AttachmentView) -> str
     if not view.downloadable:
         return None
     path: str = _services(info).signer.path(view.id, principal)
-    request = info.context.request
-    base = getattr(request, "base_url", None)
-    if base is None:
-        return path
-    scheme = {"ws": "http", "wss": "https"}.get(base.scheme, base.scheme)
-    return f"{scheme}://{base.netloc}{path}"
+    # TRAMA_PUBLIC_URL, never the request's Host: a forged one would send the token there.
+    return public_base(info.context.settings, info.context.request) + path
 
 
 def to_type(info: Info, principal: Principal, view: AttachmentView) -> CaseAttachment:

@@ -110,3 +110,12 @@ async def test_an_investor_token_takes_the_id_the_api_shows(cli: Cli) -> None:
         result = await cli("token", "--role", "investor", "--investor", given)
         assert result.code == 2 and result.out == "", (given, result)
         assert message in result.err and "Traceback" not in result.err, (given, result.err)
+
+
+async def test_a_token_cannot_outlive_the_accepted_lifetime(cli: Cli) -> None:
+    for ttl in ("86401", "0", "-5"):
+        result = await cli("token", "--role", "admin", "--ttl", ttl)
+        assert result.code == 2 and result.out == "", (ttl, result)
+        assert "TRAMA_MAX_TOKEN_LIFETIME" in result.err and "Traceback" not in result.err
+    _, claims = claims_of((await cli.ok("token", "--role", "admin", "--ttl", "86400")).strip())
+    assert claims["exp"] - claims["iat"] == 86400

@@ -1,9 +1,13 @@
 """Bearer tokens: issuing Trama's own and validating any trusted issuer's.
 
 Validation checks, in order: the header names an allowed asymmetric algorithm; ``iss`` is
-Trama itself or a configured issuer; the signature verifies with that issuer's JWKS
-(fetched, cached, refetched when an unknown ``kid`` shows up — key rotation — at most once
-per interval); ``aud``, ``exp``, ``nbf`` and ``iat`` hold within a bounded clock skew.
+Trama itself or one of a configured issuer's forms (a multi-tenant template such as
+``https://login.microsoftonline.com/{tenantid}/v2.0`` matches any tenant); the signature
+verifies with that issuer's JWKS (found through OpenID discovery or configured, fetched,
+cached, refetched when an unknown ``kid`` shows up — key rotation — at most once per
+interval); ``aud`` is one the issuer's tokens may carry; ``exp``, ``nbf`` and ``iat`` hold
+within a bounded clock skew; the token does not live longer than TRAMA_MAX_TOKEN_LIFETIME;
+a template's tenant is the token's ``tid``.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from joserfc import errors as jose_errors
 from joserfc import jwk, jwt
 
+from app.auth.issuers import TrustedIssuer
 from app.auth.keys import ALGORITHM, KeyStore
-from app.settings import Settings, TrustedIssuer
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,20 @@ class _IssuerKeys:
     config: TrustedIssuer
     key_set: jwk.KeySet | None = None
     fetched_at: float = float("-inf")
+    #: Configured, or read from the discovery document (then ``discovered_at``).
+    jwks_uri: str | None = None
+    discovered_at: float = float("-inf")
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A token that passed every check: its claims, whether Trama issued it, and otherwise
+    the configuration of the issuer that did."""
+
+    claims: dict[str, Any]
+    own: bool
+    issuer: TrustedIssuer | None = None
 
 
 def _unverified_part(token: str, index: int) -> dict[str, Any]:
@@ -68,7 +87,19 @@ class TokenService:
         self.issuer = settings.effective_issuer
         self.audience = settings.audience
         self._http = http
-        self._trusted = {i.issuer.rstrip("/"): _IssuerKeys(i) for i in settings.trusted_issuers}
+        self._trusted = [_IssuerKeys(i, jwks_uri=i.jwks_uri) for i in settings.trusted_issuers]
+
+    def _find(self, issuer: str) -> tuple[_IssuerKeys, str | None] | None:
+        """The configured issuer ``issuer`` is a form of, and the tenant a template read."""
+        for entry in self._trusted:
+            matched, tenant = entry.config.match(issuer)
+            if matched:
+                return entry, tenant
+        return None
+
+    def issuer_config(self, issuer: str) -> TrustedIssuer | None:
+        found = self._find(issuer.rstrip("/"))
+        return found[0].config if found is not None else None
 
     # issuing ------------------------------------------------------------------------------
     def issue(
@@ -120,6 +151,11 @@ class TokenService:
     # validating ---------------------------------------------------------------------------
     async def validate(self, token: str) -> tuple[dict[str, Any], bool]:
         """The verified claims, and whether Trama issued the token."""
+        verified = await self.verify(token)
+        return verified.claims, verified.own
+
+    async def verify(self, token: str) -> Verified:
+        """Every check of the module doc, or :class:`TokenError` saying which failed."""
         if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
             raise TokenError("the token is malformed")
         header = _unverified_part(token, 0)
@@ -131,13 +167,14 @@ class TokenService:
             raise TokenError("the token has no issuer")
         issuer = raw_issuer.rstrip("/")
         own = issuer == self.issuer
+        found = None if own else self._find(issuer)
         if own:
             key_set = self.keys.key_set
-            audience = self.audience
-        elif issuer in self._trusted:
-            entry = self._trusted[issuer]
+            audiences = [self.audience]
+        elif found is not None:
+            entry = found[0]
             key_set = await self._keys_for(entry, header.get("kid"))
-            audience = entry.config.audience or self.audience
+            audiences = entry.config.audiences or [self.audience]
         else:
             raise TokenError("the token's issuer is not trusted")
         try:
@@ -152,7 +189,7 @@ class TokenService:
         registry = jwt.JWTClaimsRegistry(
             leeway=self.settings.clock_skew,
             iss={"essential": True, "value": raw_issuer},
-            aud={"essential": True, "value": audience},
+            aud={"essential": True, "values": audiences},
             exp={"essential": True},
             sub={"essential": True},
         )
@@ -166,7 +203,41 @@ class TokenService:
             raise TokenError(f"the token has an invalid claim ({exc.description})") from None
         except jose_errors.JoseError as exc:
             raise TokenError(f"the token is not valid ({exc.__class__.__name__})") from None
-        return claims, own
+        self._check_lifetime(claims)
+        if found is None:
+            return Verified(claims, True)
+        self._check_tenant(claims, found[1])
+        return Verified(claims, False, found[0].config)
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """A stolen token is worth as long as it lives: refuse long-lived ones."""
+        limit = self.settings.max_token_lifetime
+        exp, iat = claims["exp"], claims.get("iat")
+        if isinstance(iat, int | float) and not isinstance(iat, bool):
+            lifetime = exp - iat
+            if lifetime > limit:
+                raise TokenError(
+                    f"the token lives {int(lifetime)} s (iat to exp), longer than the "
+                    f"{limit} s this API accepts"
+                )
+            return
+        remaining = exp - time.time()
+        if remaining > limit + self.settings.clock_skew:
+            raise TokenError(
+                f"the token has no iat and stays valid {int(remaining)} s, longer than the "
+                f"{limit} s this API accepts"
+            )
+
+    @staticmethod
+    def _check_tenant(claims: dict[str, Any], iss_tenant: str | None) -> None:
+        """A multi-tenant issuer's ``iss`` names the tenant: it must be the token's ``tid``."""
+        if iss_tenant is None:
+            return
+        tid = claims.get("tid")
+        if not isinstance(tid, str) or not tid:
+            raise TokenError("the token lacks a required claim (tid)")
+        if tid.lower() != iss_tenant.lower():
+            raise TokenError("the token's issuer (iss) names another tenant than its tid")
 
     async def _keys_for(self, entry: _IssuerKeys, kid: object) -> jwk.KeySet:
         now = time.monotonic()
@@ -186,19 +257,43 @@ class TokenService:
             raise TokenError("the token's issuer keys cannot be fetched right now")
         return entry.key_set
 
+    async def _discover(self, client: httpx.AsyncClient, entry: _IssuerKeys) -> None:
+        """Read ``jwks_uri`` from the issuer's OpenID configuration, which must name one of
+        the configured issuer forms (a template stays a template there)."""
+        assert entry.config.discovery_url is not None
+        response = await client.get(entry.config.discovery_url)
+        response.raise_for_status()
+        data = response.json()
+        if not isinstance(data, dict):
+            raise ValueError("the discovery document is not a JSON object")
+        named = str(data.get("issuer") or "").rstrip("/")
+        if named not in entry.config.issuers:
+            raise ValueError(f"the discovery document names issuer {named!r}, not ours")
+        jwks_uri = data.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme not in ("https", "http"):
+            raise ValueError("the discovery document has no jwks_uri")
+        if self.settings.is_production and urlsplit(jwks_uri).scheme != "https":
+            raise ValueError(f"the discovery document's jwks_uri {jwks_uri} is not https")
+        entry.jwks_uri = jwks_uri
+        entry.discovered_at = time.monotonic()
+
     async def _fetch(self, entry: _IssuerKeys) -> None:
         client = self._http or httpx.AsyncClient(timeout=5.0)
         try:
-            response = await client.get(entry.config.jwks_uri)
+            stale = time.monotonic() - entry.discovered_at >= self.settings.jwks_cache_ttl
+            if entry.config.jwks_uri is None and (entry.jwks_uri is None or stale):
+                await self._discover(client, entry)
+            assert entry.jwks_uri is not None
+            response = await client.get(entry.jwks_uri)
             response.raise_for_status()
             data = response.json()
             keys = [k for k in data.get("keys", []) if k.get("use", "sig") == "sig"]
             entry.key_set = jwk.KeySet.import_key_set({"keys": keys})
             entry.fetched_at = time.monotonic()
-            log.info("fetched JWKS", extra={"issuer": entry.config.issuer, "keys": len(keys)})
+            log.info("fetched JWKS", extra={"issuer": entry.config.issuers[0], "keys": len(keys)})
         except (httpx.HTTPError, ValueError, jose_errors.JoseError) as exc:
             log.warning(
-                "JWKS fetch failed", extra={"issuer": entry.config.issuer, "error": repr(exc)}
+                "JWKS fetch failed", extra={"issuer": entry.config.issuers[0], "error": repr(exc)}
             )
             entry.fetched_at = time.monotonic()
         finally:

@@ -23,7 +23,7 @@ from joserfc import jwk, jwt
 import app.auth.tokens as tokens_module
 from app.auth.keys import KeyStore
 from app.auth.principals import Authenticator
-from app.auth.tokens import TokenService
+from app.auth.tokens import TokenError, TokenService
 from app.db import transaction
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
@@ -621,3 +621,38 @@ async def test_jwks_unreachable_network(settings: Settings, db: Any) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://trama.test") as http:
             token = external_token(rsa_key("one"), aud=custom.audience)
             await expect_401(http, token, "the token's issuer keys cannot be fetched right now")
+
+
+# --- token lifetime -------------------------------------------------------------------------
+async def test_tokens_living_too_long_are_refused(
+    client: httpx.AsyncClient, runtime: Runtime, settings: Settings
+) -> None:
+    limit = settings.max_token_lifetime
+    now = int(time.time())
+    ok = own_claims(runtime, iat=now, nbf=now, exp=now + limit)
+    assert (await viewer(client, sign_own(runtime, ok)))["roles"] == ["admin"]
+    # Measured from iat, whatever is left of it …
+    long_lived = own_claims(runtime, iat=now - 600, nbf=now - 600, exp=now - 600 + limit + 1)
+    await expect_401(client, sign_own(runtime, long_lived), f"longer than the {limit} s")
+    # … or, without iat, from now.
+    no_iat = own_claims(runtime, exp=now + limit + settings.clock_skew + 60)
+    del no_iat["iat"]
+    await expect_401(client, sign_own(runtime, no_iat), "has no iat and stays valid")
+    short = own_claims(runtime, exp=now + 600)
+    del short["iat"]
+    assert (await viewer(client, sign_own(runtime, short)))["roles"] == ["admin"]
+
+
+async def test_a_lower_limit_applies_to_every_issuer(
+    settings: Settings, db: Any, runtime: Runtime
+) -> None:
+    custom = Settings(**(settings.model_dump() | {"max_token_lifetime": 900, "token_ttl": 900}))
+    service = TokenService(custom, runtime.keys)
+    issued, lifetime = service.issue(subject="s", roles=["admin"])
+    assert lifetime == 900
+    assert (await service.validate(issued))[0]["sub"] == "s"
+    one_hour, _ = service.issue(subject="s", roles=["admin"], ttl=3600)
+    with pytest.raises(TokenError, match="lives 3600 s"):
+        await service.validate(one_hour)
+    with pytest.raises(ValueError, match="TRAMA_TOKEN_TTL"):
+        Settings(**(settings.model_dump() | {"max_token_lifetime": 900, "token_ttl": 3600}))
