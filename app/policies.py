@@ -21,6 +21,16 @@ def credit_policy_from(settings: Settings) -> credit_policy.CreditPolicy:
         changes["late_annual_rate"] = settings.late_annual_rate
     if settings.late_annual_rate_cap is not None:
         changes["max_late_annual_rate"] = settings.late_annual_rate_cap
+    try:
+        general, products = credit_policy.principal_limits(
+            settings.credit_max_principal, settings.credit_product_max_principal
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"TRAMA_CREDIT_MAX_PRINCIPAL / TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL: {exc}"
+        ) from None
+    changes["max_principal"] = general
+    changes["product_max_principal"] = products
     policy = dataclasses.replace(credit_policy.CreditPolicy(), **changes)
     if policy.late_annual_rate > policy.max_late_annual_rate:
         raise ValueError(

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     late_annual_rate: Annotated[Decimal | None, Field(ge=0)] = None
     #: The cap of late interest, e.g. Chile's tasa máxima convencional (default 0.50).
     late_annual_rate_cap: Annotated[Decimal | None, Field(ge=0)] = None
+    #: Largest principal of one credit per currency, major units, JSON ({"CLP": "500000000"}):
+    #: products without their own limit and the calculators; others keep the defaults.
+    credit_max_principal: dict[str, Decimal] = {}
+    #: The product catalogue's limits, JSON: {"AUTO-USADO": {"CLP": "60000000"}}.
+    credit_product_max_principal: dict[str, dict[str, Decimal]] = {}
 
     # investors (unset: the domain's defaults)
     #: Servicing fee kept from investors' interest by fundings made from now on, as a

@@ -14,6 +14,7 @@ from typing import TypeVar
 from strawberry.types import Info
 
 from domain.credits import cae, investments
+from domain.credits.policy import get_policy
 from domain.credits.schedules import ScheduleRequest, Scheme, compare_schemes, parse_money
 from domain.shared.errors import FieldProblem, Problems, ValidationFailed
 from domain.shared.money import Money
@@ -85,6 +86,7 @@ def _schedule_request(input: CompareCreditSchemesInput, scheme: Scheme) -> Sched
         opening_fee_mode=input.opening_fee_mode,
         monthly_insurance=insurance,
         monthly_charges=charges,
+        max_principal=get_policy().principal_limit(principal.currency),
     )
 
 
@@ -144,6 +146,7 @@ async def simulate_investment(info: Info, input: SimulateInvestmentInput) -> Inv
             input.scheme,
             start,
             day_count=input.day_count,
+            max_amount=get_policy().principal_limit(amount.currency),
         )
         return InvestmentProjection.from_domain(projection)
 

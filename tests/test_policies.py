@@ -1,5 +1,7 @@
-"""Credit policy from settings: TRAMA_CREDIT_MAX_ANNUAL_RATE, TRAMA_LATE_ANNUAL_RATE and
-TRAMA_LATE_ANNUAL_RATE_CAP configure the domain at start-up (API lifespan, worker child)."""
+"""Credit policy from settings: TRAMA_CREDIT_MAX_ANNUAL_RATE, TRAMA_LATE_ANNUAL_RATE,
+TRAMA_LATE_ANNUAL_RATE_CAP and the maximum principals (TRAMA_CREDIT_MAX_PRINCIPAL,
+TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL) configure the domain at start-up (API lifespan, worker
+child)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from app.main import create_app
 from app.policies import configure_policies, credit_policy_from
 from app.settings import Settings
 from domain.credits import policy
+from domain.shared.money import CURRENCY_EXPONENTS, Money
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +57,49 @@ async def test_the_api_configures_the_policy_when_it_starts(tmp_path) -> None:
     app = create_app(settings, manage_database=False, manage_backbone=False)
     async with app.router.lifespan_context(app):
         assert policy.get_policy().max_annual_rate == Decimal("0.3")
+
+
+def test_the_product_catalogue_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRAMA_CREDIT_MAX_PRINCIPAL and TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL (JSON)."""
+    default = policy.CreditPolicy()
+    assert set(default.max_principal) == set(CURRENCY_EXPONENTS)  # every currency has one
+    assert default.principal_limit("CLP") == Money.parse("2000000000", "CLP")
+    assert default.principal_limit("CLP", "AUTO-USADO") == default.principal_limit("CLP")
+    monkeypatch.setenv("TRAMA_CREDIT_MAX_PRINCIPAL", '{"CLP": "500000000"}')
+    monkeypatch.setenv(
+        "TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL", '{"auto-usado": {"CLP": "60000000", "CLF": "1500.5"}}'
+    )
+    configure_policies(Settings())
+    current = policy.get_policy()
+    assert current.principal_limit("CLP") == Money.parse("500000000", "CLP")
+    assert current.principal_limit("USD") == default.principal_limit("USD")  # left out: default
+    assert current.principal_limit("CLP", "AUTO-USADO") == Money.parse("60000000", "CLP")
+    assert current.principal_limit("CLF", "AUTO-USADO") == Money.parse("1500.5", "CLF")
+    assert current.principal_limit("USD", "AUTO-USADO") == default.principal_limit("USD")
+    assert current.principal_limit("CLP", "AUTO-NUEVO") == Money.parse("500000000", "CLP")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("TRAMA_CREDIT_MAX_PRINCIPAL", '{"EUR": "100"}', "not a supported currency"),
+        ("TRAMA_CREDIT_MAX_PRINCIPAL", '{"CLP": "0"}', "greater than zero"),
+        ("TRAMA_CREDIT_MAX_PRINCIPAL", '{"CLP": "10.5"}', "CLP"),
+        ("TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL", '{"no spaces": {"CLP": "1"}}', "product"),
+        ("TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL", '{"AUTO": {}}', "limits per currency"),
+        ("TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL", '{"AUTO": {"XYZ": "1"}}', "supported currency"),
+        (
+            "TRAMA_CREDIT_PRODUCT_MAX_PRINCIPAL",
+            '{"AUTO": {"CLP": "1"}, "auto": {"CLP": "2"}}',
+            "twice",
+        ),
+    ],
+)
+def test_bad_principal_limits_are_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=says) as caught:
+        configure_policies(Settings())
+    assert "TRAMA_CREDIT_MAX_PRINCIPAL" in str(caught.value)
+    assert policy.get_policy() == policy.CreditPolicy()

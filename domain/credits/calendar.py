@@ -34,6 +34,7 @@ __all__ = [
     "day_count",
     "due_dates",
     "first_due_date",
+    "months_left",
     "thirty_360",
 ]
 
@@ -57,6 +58,12 @@ def add_months(start: date, months: int, *, anchor_day: int | None = None) -> da
     year, month0 = divmod(index, 12)
     last = _stdlib_calendar.monthrange(year, month0 + 1)[1]
     return date(year, month0 + 1, min(day, last))
+
+
+def months_left(start: date) -> int:
+    """How many monthly due dates fit after ``start`` before the calendar ends
+    (``date.max``, 31 December 9999): ``add_months(start, k)`` exists for ``k`` up to it."""
+    return (date.max.year * 12 + date.max.month - 1) - (start.year * 12 + start.month - 1)
 
 
 def first_due_date(disbursement: date) -> date:

@@ -59,11 +59,14 @@ def simulate_investment(
     start_date: date,
     *,
     day_count: DayCount = DayCount.THIRTY_360,
+    max_amount: Money | None = None,
 ) -> InvestmentProjection:
     """An investor funds ``amount`` of a credit and receives its interest and principal.
 
     The credit carries no fee, insurance or charges (those are the customer's, not the
-    investor's). ``ValidationFailed`` names this function's arguments (``amount``, ``term``…).
+    investor's). ``max_amount`` is the largest credit it may be part of (the policy's
+    maximum principal). ``ValidationFailed`` names this function's arguments (``amount``,
+    ``term``…).
     """
     request = ScheduleRequest(
         principal=amount,
@@ -72,6 +75,7 @@ def simulate_investment(
         disbursement_date=start_date,
         scheme=scheme,
         day_count=day_count,
+        max_principal=max_amount,
     )
     try:
         schedule = build_schedule(request)

@@ -43,13 +43,14 @@ from enum import StrEnum
 from fractions import Fraction
 from math import gcd
 
-from domain.credits.calendar import DayCount, day_count, due_dates
+from domain.credits.calendar import DayCount, day_count, due_dates, months_left
 from domain.shared.errors import Problems, ValidationFailed
 from domain.shared.money import CURRENCY_EXPONENTS, Money, MoneyError
 
 __all__ = [
     "CURRENCY_ROUNDING",
     "DEFAULT_MAX_ANNUAL_RATE",
+    "MAX_SCHEDULE_AMOUNT",
     "MAX_TERM_MONTHS",
     "FeeMode",
     "GraceKind",
@@ -60,11 +61,15 @@ __all__ = [
     "Scheme",
     "build_schedule",
     "compare_schemes",
+    "french_tolerance",
     "parse_money",
     "round_fraction",
 ]
 
 MAX_TERM_MONTHS = 600
+#: No amount of a schedule (a balance, an installment, a total) reaches this many minor
+#: units: far above any credit, and below what a 64-bit column holds (9.2 x 10^18).
+MAX_SCHEDULE_AMOUNT = 10**18
 #: Highest annual nominal rate accepted unless a request sets its own ``max_annual_rate``.
 DEFAULT_MAX_ANNUAL_RATE = Decimal("1.5")
 #: Default rounding mode of interest and installments, per currency (overridable per request).
@@ -107,6 +112,7 @@ class ScheduleRequest:
     monthly_charges: Money | None = None  # other fixed monthly charges
     rounding: str | None = None  # a decimal ROUND_* mode; None: CURRENCY_ROUNDING[currency]
     max_annual_rate: Decimal | None = None  # None: DEFAULT_MAX_ANNUAL_RATE
+    max_principal: Money | None = None  # the product's (or the calculator's) limit; None: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +271,19 @@ def _validate(request: ScheduleRequest) -> None:
     day = request.disbursement_date
     if not isinstance(day, date) or isinstance(day, datetime):
         p.add("disbursement_date", "must be a calendar date")
+    elif term_ok:
+        left = months_left(day)
+        if left < 1:
+            p.add(
+                "disbursement_date",
+                f"the first installment would fall due after {date.max}, the calendar's last day",
+            )
+        elif term > left:
+            p.add(
+                "term_months",
+                f"the last installment would fall due after {date.max}, the calendar's last "
+                f"day: from {day} the term can be at most {left} months",
+            )
 
     _enum(Scheme, request.scheme, "scheme", p)
     _enum(DayCount, request.day_count, "day_count", p)
@@ -283,6 +302,12 @@ def _validate(request: ScheduleRequest) -> None:
             p.add(field, f"is in {value.currency} but the principal is in {currency}")
         elif value.amount < 0:
             p.add(field, "cannot be negative")
+    limit = request.max_principal
+    if limit is not None:
+        if not isinstance(limit, Money) or (currency is not None and limit.currency != currency):
+            p.add("max_principal", "must be an amount of money in the principal's currency")
+        elif isinstance(principal, Money) and principal > limit:
+            p.add("principal", f"{principal} is above the maximum principal {limit}")
     fee = request.opening_fee
     if (
         currency is not None
@@ -367,26 +392,102 @@ def _french_run(
     return rows
 
 
+def french_tolerance(level: int, count: int) -> int:
+    """How far the last installment of a FRENCH schedule (its interest due + principal) may
+    be from the level one: 1 % of the level installment, or two minor units per amortising
+    month, whichever is larger (``docs/credits-math.md`` §3)."""
+    return max(level // 100, 2 * count)
+
+
+def _last_gap(rows: list[_Row], level: int) -> int:
+    last = rows[-1]
+    return last.interest - last.capitalised + last.principal - level
+
+
+def _closest_level(
+    balance: int, first: int, count: int, accrue: Callable[[int, int], int], start: int
+) -> tuple[int, list[_Row]] | None:
+    """The level installment that brings the last one closest to it, if that is within
+    :func:`french_tolerance`; None when no level does (the installment cannot amortise).
+
+    ``gap(level) = last installment - level`` falls by at least one unit per unit of level
+    (a higher level leaves a lower balance at every row, so the last installment never
+    rises), and the levels a schedule can take run from 0 up to a largest one (above it a
+    row before the last would repay more than the balance). So a search from ``start``
+    finds the largest level ``a`` whose gap is still >= 0, and the closest gap is at ``a``
+    or ``a + 1``. If neither is within the tolerance, no level is: below ``a`` the gap only
+    grows, and above ``a + 1`` its size grows by a unit per unit of level while the
+    tolerance grows by at most that.
+    """
+
+    def run(level: int) -> list[_Row] | None:
+        return _french_run(balance, first, count, accrue, level)
+
+    def at_or_below(level: int) -> bool:  # the last installment is at least the level
+        rows = run(level)
+        return rows is not None and _last_gap(rows, level) >= 0
+
+    # bracket: at_or_below(low) and not at_or_below(high); level 0 always qualifies
+    step = 1
+    if at_or_below(start):
+        low, high = start, start + 1
+        while at_or_below(high):
+            low, step = high, step * 2
+            high = low + step
+    else:
+        low, high = max(start - 1, 0), start
+        while not at_or_below(low):
+            high, step = low, step * 2
+            low = max(high - step, 0)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if at_or_below(middle):
+            low = middle
+        else:
+            high = middle
+    best: tuple[int, int, list[_Row]] | None = None
+    for level in (low, low + 1):
+        rows = run(level)
+        if rows is None:
+            continue
+        gap = abs(_last_gap(rows, level))
+        if gap <= french_tolerance(level, count) and (best is None or gap < best[0]):
+            best = (gap, level, rows)
+    return None if best is None else (best[1], best[2])
+
+
 def _french(
     balance: int, first: int, rates: list[Fraction], accrue: Callable[[int, int], int], mode: str
-) -> tuple[int, list[_Row]]:
+) -> tuple[int, list[_Row], bool]:
+    """``(level, rows, amortises)``. ``amortises`` is False when no level installment keeps
+    the last one within :func:`french_tolerance` (``level`` and ``rows`` are then those of
+    the rounded annuity, for the message)."""
+    count = len(rates)
     level = round_fraction(_french_exact(balance, rates), mode)
-    rows = _french_run(balance, first, len(rates), accrue, level)
-    if rows is not None:
-        return level, rows
-    # Rounding made ``level`` repay more than the balance before the last row: take the
-    # largest lower installment that does not. ``0`` never does, and a lower installment
-    # leaves a higher balance at every row, so the search is monotone.
-    low, high = 0, level - 1
-    while low < high:
-        middle = (low + high + 1) // 2
-        if _french_run(balance, first, len(rates), accrue, middle) is None:
-            high = middle - 1
-        else:
-            low = middle
-    rows = _french_run(balance, first, len(rates), accrue, low)
-    assert rows is not None
-    return low, rows
+    rows = _french_run(balance, first, count, accrue, level)
+    if rows is None:
+        # Rounding made ``level`` repay more than the balance before the last row: take the
+        # largest lower installment that does not. ``0`` never does, and a lower installment
+        # leaves a higher balance at every row, so the search is monotone.
+        low, high = 0, level - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if _french_run(balance, first, count, accrue, middle) is None:
+                high = middle - 1
+            else:
+                low = middle
+        level = low
+        rows = _french_run(balance, first, count, accrue, level)
+        assert rows is not None
+    if abs(_last_gap(rows, level)) <= french_tolerance(level, count):
+        return level, rows, True
+    # The rounding left the last installment out of the bound (one unit of the level
+    # installment moves the last one by ~S units, S growing with rate and term): take the
+    # level that brings it closest, if one is close enough.
+    closest = _closest_level(balance, first, count, accrue, level)
+    if closest is None:
+        return level, rows, False
+    return closest[0], closest[1], True
 
 
 def _german(balance: int, first: int, count: int, accrue: Callable[[int, int], int]) -> list[_Row]:
@@ -440,7 +541,18 @@ def build_schedule(request: ScheduleRequest) -> Schedule:
     count = term - grace
     level: int | None = None
     if scheme == Scheme.FRENCH:
-        level, amortising = _french(balance, grace, rates[grace:], accrue, mode)
+        level, amortising, amortises = _french(balance, grace, rates[grace:], accrue, mode)
+        if not amortises:
+            last = amortising[-1]
+            raise ValidationFailed.on(
+                "term_months",
+                f"a level installment does not amortise {Money(balance, currency)} over "
+                f"{count} months at {request.annual_rate} a year ({convention.value}): with "
+                f"{level} a month the last installment would be "
+                f"{last.interest - last.capitalised + last.principal}, and no level brings "
+                f"it within {french_tolerance(level, count)} of the others (1 % of the "
+                "installment, or two minor units per month); shorten the term or lower the rate",
+            )
     elif scheme == Scheme.GERMAN:
         amortising = _german(balance, grace, count, accrue)
     else:
@@ -484,6 +596,18 @@ def build_schedule(request: ScheduleRequest) -> Schedule:
     )
     upfront = fee if fee_mode == FeeMode.DEDUCTED else zero
     total_cost = totals.installments + upfront
+    largest = max(total_cost.amount, *(r.opening_balance.amount for r in out))
+    if largest >= MAX_SCHEDULE_AMOUNT:
+        grown = grace_kind == GraceKind.CAPITALISED and balance > financed.amount
+        raise ValidationFailed.on(
+            "grace_months" if grown else "principal",
+            (
+                f"{grace} months of capitalised grace"
+                if grown
+                else f"{financed} at this rate over {term} months"
+            )
+            + f" would make amounts of {Money(largest, currency)}, beyond any credit",
+        )
     return Schedule(
         request=request,
         scheme=scheme,

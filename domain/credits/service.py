@@ -46,7 +46,7 @@ from domain.credits.lifecycle import (
     write_off_credit,
 )
 from domain.credits.models import Credit, CreditSchedule, Installment
-from domain.credits.policy import COUNTRY_TIMEZONES, CreditPolicy, get_policy
+from domain.credits.policy import COUNTRY_TIMEZONES, PRODUCT_CODE, CreditPolicy, get_policy
 from domain.credits.schedules import FeeMode, GraceKind, ScheduleRequest, Scheme, build_schedule
 from domain.credits.states import AgingBucket, CreditStatus, ScheduleReason
 from domain.customers.models import Customer
@@ -88,7 +88,7 @@ __all__ = [
 
 _CURSOR_TAG = "credits.v1"
 
-_PRODUCT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$", re.ASCII)
+_PRODUCT_CODE = PRODUCT_CODE
 
 _REFERENCE = re.compile(r"^CR-[0-9]{4}-[0-9]{6,}$", re.ASCII)
 
@@ -158,6 +158,11 @@ async def create_credit(
     if money is not None and money.amount <= 0:
         p.add("amount", "must be greater than zero")
         money = None
+    if money is not None and _PRODUCT_CODE.match(code):
+        limit = policy.principal_limit(currency, code)
+        if money > limit:
+            p.add("amount", f"{money} is above the maximum principal of {code} credits, {limit}")
+            money = None
     fee = parse_amount(opening_fee, currency, "openingFee", p, optional=True)
     insurance = parse_amount(monthly_insurance, currency, "monthlyInsurance", p, optional=True)
     charges = parse_amount(monthly_charges, currency, "monthlyCharges", p, optional=True)
