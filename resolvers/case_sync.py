@@ -17,6 +17,7 @@ from domain.cases.reports import ReportResult
 from domain.cases.states import CaseStatus
 from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.ids import parse_uuid
+from domain.shared.netguard import AddressPolicy
 from domain.shared.pagination import clamp_page_size
 from domain.shared.principal import Principal
 from resolvers.context import principal_of
@@ -86,11 +87,18 @@ def _allow_insecure_http(info: Info) -> bool:
     return settings is not None and not settings.is_production
 
 
+def _address_policy(info: Info) -> AddressPolicy:
+    """Public internet addresses, and the networks TRAMA_CONNECTOR_ALLOWED_NETWORKS allows."""
+    settings = info.context.settings
+    return AddressPolicy.allowing(settings.connector_allowed_networks if settings else ())
+
+
 async def upsert_partner_connector(
     info: Info, input: UpsertPartnerConnectorInput
 ) -> UpsertPartnerConnectorPayload:
     principal = principal_of(info)
     insecure = _allow_insecure_http(info)
+    address_policy = _address_policy(info)
 
     async def work(session: Any) -> UpsertPartnerConnectorSuccess:
         partner_id = require_node_id(input.partner_id, "Partner", "partnerId")
@@ -108,6 +116,7 @@ async def upsert_partner_connector(
             ),
             expected_version=input.expected_version,
             allow_insecure_http=insecure,
+            address_policy=address_policy,
         )
         return UpsertPartnerConnectorSuccess(connector=_connector(view))
 

@@ -35,6 +35,11 @@ from tests.event_contract import report as event_report
 # The business clock of this process: a fixed start, never the machine's date.
 test_clock.install()
 
+# The partner platforms of the tests are fakes on this machine: the test settings allow
+# connectors to reach loopback, explicitly (every other internal address stays refused;
+# tests/workers/test_connector_guard.py turns this off).
+os.environ["TRAMA_CONNECTOR_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+
 TEST_DB_URL = os.environ.get("TRAMA_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TRAMA_TEST_REDIS_URL", "").strip()
 IS_POSTGRES = TEST_DB_URL.startswith("postgresql")

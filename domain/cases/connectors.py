@@ -9,18 +9,21 @@ this module towards a client, an audit record, an event or a log line: reads ret
 :class:`ConnectorView` that says whether each secret is set and gives a short fingerprint
 of it, so an administrator can tell which secret is configured without seeing it.
 
-The endpoint must be ``https``. Outside production, plain ``http`` is accepted for a
-loopback host (a platform simulator on the same machine); the caller says which with
-``allow_insecure_http``. In production, loopback, link-local and unspecified addresses
-are refused whatever the scheme (an endpoint must be a partner's platform, not one of
-our own machines).
+The endpoint and an OAuth ``token_url`` must be ``https``. Outside production, plain
+``http`` is accepted for a loopback host (a platform simulator on the same machine); the
+caller says which with ``allow_insecure_http``. Whatever the scheme, they must name a
+partner's platform on the public internet, not one of our own machines or networks: an IP
+literal or a name meaning this machine that is loopback, link-local (cloud metadata),
+private, CGNAT, unspecified, multicast or reserved is refused here unless the caller's
+:class:`~domain.shared.netguard.AddressPolicy` allows its network
+(``TRAMA_CONNECTOR_ALLOWED_NETWORKS``). Names are judged again, after resolution, each time
+the worker connects (``app/outbound.py``): what a name resolves to can change.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import re
 import uuid
 from collections.abc import Iterable
@@ -39,6 +42,7 @@ from domain.cases.models import ConnectorAuth, PartnerConnector
 from domain.partners.models import Partner
 from domain.shared import audit, outbox
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems
+from domain.shared.netguard import STRICT, AddressPolicy, is_loopback_name, parse_address
 from domain.shared.principal import Principal
 from domain.shared.sql import for_update
 from domain.shared.time import utcnow
@@ -52,7 +56,6 @@ SECRET_MAX_LENGTH = 200
 _URL_MAX = 500
 _CREDENTIALS_MAX = 2000
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$", re.ASCII)  # visible ASCII, no spaces
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 # --- what clients see -------------------------------------------------------------------
@@ -180,27 +183,29 @@ async def enabled_partners(
 
 # --- validating -------------------------------------------------------------------------
 def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
+    if is_loopback_name(host):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = parse_address(host)
+    return address is not None and address.is_loopback
 
 
-def _is_internal_literal(host: str) -> bool:
-    """An IP literal no partner's platform can have: loopback, link-local, unspecified."""
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_link_local or address.is_unspecified
+def _address_problem(host: str, policy: AddressPolicy) -> str | None:
+    reason = policy.host_refusal(host)
+    if reason is None:
+        return None
+    return (
+        f"must name the partner's platform on the public internet ({reason}); a "
+        "partner's private network must be allowed by TRAMA_CONNECTOR_ALLOWED_NETWORKS"
+    )
 
 
 def clean_endpoint(
-    problems: Problems, field: str, value: str | None, *, allow_insecure_http: bool
+    problems: Problems,
+    field: str,
+    value: str | None,
+    *,
+    allow_insecure_http: bool,
+    address_policy: AddressPolicy = STRICT,
 ) -> str | None:
     """An absolute ``https`` URL without credentials or fragment (see the module doc)."""
     url = (value or "").strip()
@@ -240,15 +245,23 @@ def clean_endpoint(
         if not _is_loopback(host):
             problems.add(field, "plain http is accepted only for a loopback host; use https")
             return None
-    elif not allow_insecure_http and _is_internal_literal(host):
-        problems.add(field, "must name the partner's platform, not a loopback or local address")
+    problem = _address_problem(host, address_policy)
+    if problem is not None:
+        problems.add(field, problem)
         return None
     return url
 
 
 def _clean_auth(
-    problems: Problems, auth_type: str | ConnectorAuth, credentials: str | None
+    problems: Problems,
+    auth_type: str | ConnectorAuth,
+    credentials: str | None,
+    *,
+    allow_insecure_http: bool = False,
+    address_policy: AddressPolicy | None = STRICT,
 ) -> tuple[ConnectorAuth | None, str | None]:
+    """``address_policy`` None: credentials kept as they were, their token_url not judged
+    again here (the worker judges every connection)."""
     try:
         kind = ConnectorAuth(auth_type)
     except ValueError:
@@ -272,11 +285,22 @@ def _clean_auth(
         if not sep or not user or not password or "\n" in credentials or "\r" in credentials:
             problems.add("authCredentials", "use user:password")
     elif kind is ConnectorAuth.OAUTH2_CLIENT_CREDENTIALS:
-        _check_oauth_credentials(problems, credentials)
+        _check_oauth_credentials(
+            problems,
+            credentials,
+            allow_insecure_http=allow_insecure_http,
+            address_policy=address_policy,
+        )
     return kind, credentials
 
 
-def _check_oauth_credentials(problems: Problems, credentials: str) -> None:
+def _check_oauth_credentials(
+    problems: Problems,
+    credentials: str,
+    *,
+    allow_insecure_http: bool = False,
+    address_policy: AddressPolicy | None = STRICT,
+) -> None:
     try:
         data = orjson.loads(credentials)
     except orjson.JSONDecodeError:
@@ -295,9 +319,24 @@ def _check_oauth_credentials(problems: Problems, credentials: str) -> None:
     if data.get("scope") is not None and not isinstance(data["scope"], str):
         problems.add("authCredentials", "scope must be a string")
     token_url = str(data["token_url"])
-    parts = urlsplit(token_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(token_url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        problems.add("authCredentials", "token_url is not a valid URL")
+        return
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
         problems.add("authCredentials", "token_url must be an absolute URL")
+        return
+    if address_policy is None:
+        return
+    if parts.scheme == "http" and not (allow_insecure_http and _is_loopback(host)):
+        problems.add("authCredentials", "token_url must use https")
+        return
+    problem = _address_problem(host, address_policy)
+    if problem is not None:
+        problems.add("authCredentials", f"token_url {problem}")
 
 
 def parse_oauth_credentials(credentials: str) -> dict[str, str]:
@@ -372,6 +411,7 @@ async def upsert_connector(
     changes: ConnectorChanges,
     expected_version: int | None = None,
     allow_insecure_http: bool = False,
+    address_policy: AddressPolicy = STRICT,
 ) -> ConnectorView:
     """Create the partner's connector or change it.
 
@@ -404,7 +444,11 @@ async def upsert_connector(
     endpoint = None
     if changes.endpoint_url is not None or current is None:
         endpoint = clean_endpoint(
-            problems, "endpointUrl", changes.endpoint_url, allow_insecure_http=allow_insecure_http
+            problems,
+            "endpointUrl",
+            changes.endpoint_url,
+            allow_insecure_http=allow_insecure_http,
+            address_policy=address_policy,
         )
     if changes.auth_type is None:
         auth_type: ConnectorAuth | str = (
@@ -419,7 +463,15 @@ async def upsert_connector(
     credentials = changes.auth_credentials
     if credentials is None and keep and current is not None:
         credentials = current.auth_credentials  # write-only: left out means kept
-    kind, credentials = _clean_auth(problems, auth_type, credentials)
+    kind, credentials = _clean_auth(
+        problems,
+        auth_type,
+        credentials,
+        allow_insecure_http=allow_insecure_http,
+        # Credentials kept as they were are not judged again (the worker judges each
+        # connection); new ones are.
+        address_policy=address_policy if changes.auth_credentials is not None else None,
+    )
     secret = _clean_secret(problems, changes.signing_secret)
     if current is None and changes.signing_secret is None:
         problems.add("signingSecret", "required: the secret the platform checks signatures with")

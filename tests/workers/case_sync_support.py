@@ -10,10 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db import read_session, transaction
+from app.settings import get_settings
 from domain.cases import connectors, homologation
 from domain.cases.models import CasePartnerStatus, PartnerConnector
 from domain.customers.models import Customer
 from domain.partners.models import Partner
+from domain.shared.netguard import AddressPolicy
 from domain.shared.principal import SYSTEM
 from tests.domain.cases.conftest import Network
 from tests.workers.fake_platform import FakePlatform
@@ -69,6 +71,7 @@ async def connect(
             ),
             expected_version=current.version if current is not None else None,
             allow_insecure_http=True,
+            address_policy=AddressPolicy.allowing(get_settings().connector_allowed_networks),
         )
 
 

@@ -62,10 +62,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import get_database, read_session, transaction
+from app.outbound import guarded_client, refusal_of
 from app.settings import get_settings
 from domain.cases import connectors, sync
 from domain.cases.models import ConnectorAuth
 from domain.shared.ids import parse_uuid
+from domain.shared.netguard import AddressPolicy
 from domain.shared.outbox import Event
 from domain.shared.time import utcnow
 from workers.registry import PermanentError, RetryPolicy, consumer, job
@@ -211,8 +213,15 @@ _tokens: dict[tuple[uuid.UUID, int], tuple[str, float]] = {}
 
 
 def _client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout), verify=_SSL, follow_redirects=False, http2=False
+    """A client for the partner's address (app.outbound): it connects only to public
+    addresses or TRAMA_CONNECTOR_ALLOWED_NETWORKS, judged after resolution; https only in
+    production; no redirects."""
+    settings = get_settings()
+    return guarded_client(
+        AddressPolicy.allowing(settings.connector_allowed_networks),
+        timeout=timeout,
+        https_only=settings.is_production,
+        verify=_SSL,
     )
 
 
@@ -234,6 +243,9 @@ async def _oauth_token(plan: sync.PushPlan, seconds: float) -> str:
                 headers={"User-Agent": USER_AGENT},
             )
     except httpx.HTTPError as exc:
+        refusal = refusal_of(exc)
+        if refusal is not None:
+            raise PushRefused(f"token endpoint: {refusal}"[:500]) from None
         raise PushFailed(f"token endpoint: {type(exc).__name__}: {exc}") from None
     if response.status_code != 200:
         raise PushFailed(f"token endpoint answered HTTP {response.status_code}")
@@ -283,6 +295,9 @@ async def deliver(plan: sync.PushPlan) -> int:
     except httpx.TimeoutException:
         raise PushFailed(f"no answer within {timeout:g} s") from None
     except httpx.HTTPError as exc:
+        refusal = refusal_of(exc)
+        if refusal is not None:  # not an address Trama may reach: retrying cannot help
+            raise PushRefused(refusal[:500]) from None
         raise PushFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
     status = response.status_code
     if 200 <= status < 300:

@@ -290,11 +290,15 @@ async def test_bad_settings_are_refused_and_nothing_is_written(
     assert words in problem.message, problem.message
 
 
-async def test_plain_http_to_a_loopback_platform_outside_production(net: Network) -> None:
-    view = await upsert(
+async def test_plain_http_to_a_loopback_platform_needs_loopback_allowed(net: Network) -> None:
+    # Outside production, http to a platform simulator on this machine is accepted only
+    # where loopback is an allowed network (TRAMA_CONNECTOR_ALLOWED_NETWORKS, as in the
+    # test settings): see test_connector_addresses.py.
+    error = await refused(
+        ValidationFailed,
         net.ids["BANCO_ANDINO"],
         endpoint_url="http://127.0.0.1:8123/trama/cases",
         signing_secret=SECRET,
         allow_insecure_http=True,
     )
-    assert view.endpoint_url == "http://127.0.0.1:8123/trama/cases"
+    assert "loopback" in error.problems[0].message
