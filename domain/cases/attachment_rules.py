@@ -8,6 +8,16 @@ extension gets the right one, so what a person saves is what it opens.
 
 No card number enters Trama (DESIGN §4): text, CSV, Word and Excel files are searched for
 one and refused when they hold one; so is a file name. PDFs and images cannot be searched.
+Every XML part of a Word or Excel file is searched — the body, headers, footers, notes,
+comments, drawings, and the metadata (``docProps/core.xml``: title, author, keywords…) —
+with table cells, rows and paragraphs kept apart by separators, so a number split across
+cells is still one number (:mod:`domain.shared.pan` joins groups across short separators).
+
+The work is bounded before anything is inflated: a Word or Excel file (a zip) is refused
+when its parts would unpack to more than :attr:`ScanLimits.max_unzipped_bytes` in all, when
+one part would unpack to more than :attr:`ScanLimits.max_ratio` times its packed size (a
+zip bomb), or when it has more than :data:`MAX_ZIP_ENTRIES` parts. The search itself is
+linear in what it reads.
 """
 
 from __future__ import annotations
@@ -28,10 +38,24 @@ from domain.shared.errors import Problems, ValidationFailed
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 #: Longest name kept (characters, extension included); longer names are shortened.
 NAME_MAX = 180
-#: Most bytes of XML read out of one Word or Excel document to look for card numbers.
-OOXML_SCAN_MAX = 64 * 1024 * 1024
+#: Default most bytes the parts of one Word or Excel file may unpack to, in all.
+DEFAULT_MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
+#: Default largest ratio of unpacked to packed size of one part (a zip bomb exceeds it).
+DEFAULT_MAX_RATIO = 100
+#: Parts smaller than this unpacked are not held to the ratio (tiny XML packs very well).
+RATIO_FLOOR_BYTES = 1024 * 1024
+#: Most parts (entries) a Word or Excel file may have.
+MAX_ZIP_ENTRIES = 5000
 #: The field problems are reported on.
 FIELD = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanLimits:
+    """How much a zip-based file may unpack to (the app takes them from its settings)."""
+
+    max_unzipped_bytes: int = DEFAULT_MAX_UNZIPPED_BYTES
+    max_ratio: int = DEFAULT_MAX_RATIO
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +156,7 @@ _REFUSED_MAGIC: tuple[tuple[bytes, str], ...] = (
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
-def detect(content: bytes) -> FileType:
+def detect(content: bytes, limits: ScanLimits | None = None) -> FileType:
     """The allowed type ``content`` is (TEXT for any text), or :class:`ValidationFailed`."""
     if content.startswith(b"%PDF-"):
         return PDF
@@ -143,7 +167,7 @@ def detect(content: bytes) -> FileType:
     if content.startswith((b"II*\x00", b"MM\x00*")):
         return TIFF
     if content.startswith(b"PK\x03\x04"):
-        return _office_type(content)
+        return _office_type(content, limits or ScanLimits())
     for magic, message in _REFUSED_MAGIC:
         if content.startswith(magic):
             raise refuse(message)
@@ -165,18 +189,20 @@ def _as_text(content: bytes) -> str | None:
     return text
 
 
-def _office_type(content: bytes) -> FileType:
+def _office_type(content: bytes, limits: ScanLimits) -> FileType:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
         raise refuse("this document is damaged: it cannot be read as a .docx or .xlsx") from None
+    names = [e.filename for e in entries]
     if "[Content_Types].xml" not in names:
         raise refuse(
             "zip archives are not accepted: send the documents themselves (PDF, .docx, .xlsx…)"
         )
     if any(n.lower().endswith("vbaproject.bin") for n in names):
         raise refuse("documents with macros are not accepted: save it as .docx, .xlsx or PDF")
+    _check_unpacked_size(entries, limits)
     if any(n.startswith("word/") for n in names):
         return DOCX
     if any(n.startswith("xl/") for n in names):
@@ -184,66 +210,131 @@ def _office_type(content: bytes) -> FileType:
     raise refuse("only Word (.docx) and Excel (.xlsx) Office documents are accepted")
 
 
+def _check_unpacked_size(entries: list[zipfile.ZipInfo], limits: ScanLimits) -> None:
+    """Refuse a document that would unpack to too much, from the sizes its directory
+    declares (reading a part never yields more than its declared size: :mod:`zipfile`
+    stops there and checks the CRC)."""
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise refuse(
+            f"this document has {len(entries)} parts, more than the {MAX_ZIP_ENTRIES} "
+            "accepted: send it as PDF"
+        )
+    total = sum(e.file_size for e in entries)
+    if total > limits.max_unzipped_bytes:
+        raise refuse(
+            f"this document unpacks to {_size_text(total, exact=False)}, more than the "
+            f"{_size_text(limits.max_unzipped_bytes, exact=False)} accepted: split it or "
+            "send it as PDF"
+        )
+    for entry in entries:
+        if entry.file_size < RATIO_FLOOR_BYTES:
+            continue
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if ratio > limits.max_ratio:
+            raise refuse(
+                f"this document is packed {ratio:.0f} to 1 (in {entry.filename[:100]}), more "
+                f"than the {limits.max_ratio} to 1 accepted (it may be a zip bomb): send it "
+                "as PDF"
+            )
+
+
 # --- card numbers -----------------------------------------------------------------------
-_OOXML_PARTS = re.compile(
-    r"^(?:word/(?:document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml"
-    r"|xl/(?:sharedStrings|worksheets/sheet\d+|comments\d*)\.xml)$"
+#: Parts searched: every XML part (body, headers, footers, notes, comments, drawings,
+#: charts, custom XML, and the metadata: docProps/core.xml, app.xml, custom.xml).
+_XML_PART = re.compile(r"\.(?:xml|rels|vml)$", re.IGNORECASE)
+#: Metadata parts: each element is a field of its own.
+_FIELDS_PART = re.compile(r"^(?:docProps|customXml)/", re.IGNORECASE)
+_WORKSHEET = re.compile(r"^xl/(?:worksheets|chartsheets|dialogsheets)/[^/]+\.xml$")
+_SHARED_STRINGS = "xl/sharedStrings.xml"
+# Tags are matched with [^<>]* so a stray "<" ends the match: no scan runs past the next
+# tag, whatever the part holds (linear).
+_TAG = re.compile(r"<[^<>]*>")
+#: Ends of a table cell (Word, Excel): a tab; of paragraphs, rows, line breaks, shared
+#: strings and formulas: a line break. Other tags (runs, formatting) are dropped, so a
+#: number a word processor split across runs stays one number.
+_CELL_END = re.compile(r"</(?:[\w.-]+:)?(?:tc|c)>|<(?:[\w.-]+:)?tab\b[^<>]*/>")
+_LINE_END = re.compile(
+    r"</(?:[\w.-]+:)?(?:p|tr|row|si|f|txbxContent|comment|text)>"
+    r"|<(?:[\w.-]+:)?(?:br|cr)\b[^<>]*/>"
 )
-#: Ends of paragraphs, table rows and cells, shared strings: a card number never spans them.
-_XML_BREAK = re.compile(r"</(?:w:p|w:tr|w:tc|si|c|row|text|comment)>|<w:br\s*/>|<w:cr\s*/>")
-_XML_TAB = re.compile(r"<w:tab\s*/>")
-_XML_TAG = re.compile(r"<[^>]*>")
+#: A cell of a worksheet whose value is the index of a shared string.
+_SHARED_CELL = re.compile(r"<c\b([^<>]*)>\s*<v>\s*([0-9]{1,9})\s*</v>")
 
 
 def _pan_in_text(text: str) -> str | None:
     """A message naming the line of the first card number in ``text``, if any."""
-    found = pan.find_pans(text)
-    if not found:
+    found = pan.first_pan(text)
+    if found is None:
         return None
-    normal = unicodedata.normalize("NFKC", text)
-    line = normal.count("\n", 0, found[0].start) + 1
+    line = text.count("\n", 0, found.start) + 1
     return (
-        f"line {line} holds a card number ending in {found[0].last4}: card numbers are "
+        f"line {line} holds a card number ending in {found.last4}: card numbers are "
         "never kept; remove it (give only its last four digits) and send the file again"
     )
 
 
-def _xml_text(xml: str) -> str:
+def _xml_text(xml: str, *, fields: bool = False) -> str:
     """The text of an Office XML part as a person reads it: runs of a paragraph joined (a
-    number split across runs is one number), tabs as spaces, paragraphs, rows and cells on
-    lines of their own."""
-    text = _XML_BREAK.sub("\n", xml)
-    text = _XML_TAB.sub(" ", text)
-    return html.unescape(_XML_TAG.sub("", text))
+    number split across runs is one number), table cells apart by tabs, paragraphs and
+    rows on lines of their own. ``fields``: every element apart (metadata)."""
+    if fields:
+        return html.unescape(_TAG.sub("\n", xml))
+    text = _CELL_END.sub("\t", xml)
+    text = _LINE_END.sub("\n", text)
+    return html.unescape(_TAG.sub("", text))
 
 
-def _pan_in_office(content: bytes, file_type: FileType) -> str | None:
+def _shared_strings(xml: str) -> list[str]:
+    """The strings of ``xl/sharedStrings.xml``, still XML-escaped (so they can stand in
+    for a cell's value in a worksheet's XML)."""
+    marked = xml.replace("</si>", "\x00")
+    return [_TAG.sub("", piece) for piece in marked.split("\x00")[:-1]]
+
+
+def _with_shared_strings(xml: str, strings: list[str]) -> str:
+    """A worksheet's XML with each shared-string cell holding its string."""
+
+    def value(match: re.Match[str]) -> str:
+        attributes, index = match.group(1), int(match.group(2))
+        if 't="s"' not in attributes or index >= len(strings):
+            return match.group()
+        return f"<c{attributes}><v>{strings[index]}</v>"
+
+    return _SHARED_CELL.sub(value, xml)
+
+
+def _read_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_type: FileType) -> str:
+    try:
+        raw = archive.read(info)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError):
+        raise refuse(f"this document is damaged: it cannot be read as {file_type.label}") from None
+    return raw.decode("utf-8", errors="replace")
+
+
+def _pan_in_office(
+    content: bytes, file_type: FileType, limits: ScanLimits | None = None
+) -> str | None:
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        parts = [i for i in archive.infolist() if _OOXML_PARTS.match(i.filename)]
-        if sum(i.file_size for i in parts) > OOXML_SCAN_MAX:
-            raise refuse(
-                f"this document unpacks to more than {OOXML_SCAN_MAX // (1024 * 1024)} MB of "
-                "text: split it or send it as PDF"
-            )
+        entries = archive.infolist()
+        _check_unpacked_size(entries, limits or ScanLimits())
+        parts = [e for e in entries if _XML_PART.search(e.filename) and not e.is_dir()]
+        strings: list[str] = []
+        shared = next((e for e in parts if e.filename == _SHARED_STRINGS), None)
+        if shared is not None:
+            strings = _shared_strings(_read_part(archive, shared, file_type))
         for info in parts:
-            try:
-                raw = archive.read(info)
-            except (
-                zipfile.BadZipFile,
-                ValueError,
-                OSError,
-                EOFError,
-                RuntimeError,
-                NotImplementedError,
-            ):
-                raise refuse(
-                    f"this document is damaged: it cannot be read as {file_type.label}"
-                ) from None
-            if pan.contains_pan(_xml_text(raw.decode("utf-8", errors="replace"))):
+            xml = _read_part(archive, info, file_type)
+            if _WORKSHEET.match(info.filename) and strings:
+                xml = _with_shared_strings(xml, strings)
+            text = _xml_text(xml, fields=bool(_FIELDS_PART.match(info.filename)))
+            # the text as read, then the XML itself: attribute values (sheet names,
+            # hyperlink targets) are not text but are kept in the file all the same
+            found = pan.first_pan(text) or pan.first_pan(xml)
+            if found is not None:
                 return (
-                    f"{file_type.label} holds a card number (in {info.filename}): card numbers "
-                    "are never kept; remove it (give only its last four digits) and send the "
-                    "file again"
+                    f"{file_type.label} holds a card number ending in {found.last4} (in "
+                    f"{info.filename[:100]}): card numbers are never kept; remove it (give "
+                    "only its last four digits) and send the file again"
                 )
     return None
 
@@ -305,8 +396,10 @@ def inspect(
     file_name: str | None,
     declared_type: str | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: ScanLimits | None = None,
 ) -> Inspected:
     """Every rule at once; :class:`ValidationFailed` on ``file`` names the first broken."""
+    limits = limits or ScanLimits()
     problems = Problems()
     size = len(content)
     if size == 0:
@@ -316,7 +409,7 @@ def inspect(
     name = clean_file_name(file_name)
     if pan.contains_pan(name):
         raise refuse(f"the file name {pan.MESSAGE}")
-    detected = detect(content)
+    detected = detect(content, limits)
     ext = _extension_of(name)
     declared = _declared(declared_type)
     if detected is TEXT and (ext == ".csv" or (not ext and declared in _CSV_LABELS)):
@@ -340,16 +433,19 @@ def inspect(
         if message:
             problems.add(FIELD, message)
     elif detected in (DOCX, XLSX):
-        message = _pan_in_office(content, detected)
+        message = _pan_in_office(content, detected, limits)
         if message:
             problems.add(FIELD, message)
     problems.raise_if_any()
     return Inspected(file_name=name, file_type=detected, size_bytes=size, sha256=sha256_of(content))
 
 
-def _size_text(size: int) -> str:
-    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
-        return f"{size // (1024 * 1024)} MB"
+def _size_text(size: int, *, exact: bool = True) -> str:
+    """``size`` in MB or KB when it is a whole number of them (or, not ``exact``, rounded
+    to one decimal), else in bytes."""
+    if size >= 1024 * 1024 and (size % (1024 * 1024) == 0 or not exact):
+        megabytes = size / (1024 * 1024)
+        return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
     if size >= 1024 and size % 1024 == 0:
         return f"{size // 1024} KB"
     return f"{size} bytes"
