@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics
+from app import asyncapi, metrics
 from app.attachments_http import AttachmentDownloads
 from app.db import close_database, database_configured, init_database, read_session
 from app.graphiql import asset_routes
@@ -186,6 +186,7 @@ def create_app(
         Route("/attachments/{id}", downloads.download, methods=["GET"]),
         Route("/.well-known/jwks.json", oauth.jwks),
         Route("/.well-known/openid-configuration", oauth.openid_configuration),
+        Route(asyncapi.PATH, asyncapi.asyncapi_document),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

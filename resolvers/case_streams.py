@@ -31,11 +31,12 @@ from domain.cases import scopes
 from domain.cases.models import BulkStatus
 from domain.shared import outbox
 from domain.shared.errors import NotFound, Problems, ValidationFailed
+from domain.shared.event_schemas import parse_global_id
 from resolvers.cases import to_domain_filter
 from resolvers.context import principal_of
 from resolvers.errors import mutate
 from resolvers.events import _parse_after, _stream
-from resolvers.ids import decode_node_id
+from resolvers.ids import decode_node_id, encode_node_id
 from resolvers.loaders import Loaders
 from schema.case_bulk import (
     BulkResolution,
@@ -112,7 +113,7 @@ async def _wake_on_progress(info: Info, key: uuid.UUID, wake: asyncio.Event) -> 
         scope=outbox.EventScope(None),
         topics=(bulk_domain.PROGRESS_TOPIC,),
         after=None,
-        key=str(key),
+        key=encode_node_id("BulkResolution", key),
     ):
         wake.set()
 
@@ -157,16 +158,14 @@ async def bulk_resolution_progress(
 
 # --- the partner case stream ------------------------------------------------------------
 def _case_of(event: outbox.Event) -> uuid.UUID | None:
-    raw = event.payload.get("case_id") if isinstance(event.payload, dict) else None
-    try:
-        return uuid.UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
+    raw = event.payload.get("caseId") if isinstance(event.payload, dict) else None
+    return parse_global_id(raw, "Case")
 
 
 def _is_own(event: outbox.Event, partner: str) -> bool:
+    """``partner``: the global id of the caller's partner."""
     payload = event.payload
-    return partner in (payload.get("handling_partner_id"), payload.get("pending_derivation_to"))
+    return partner in (payload.get("handlingPartnerId"), payload.get("pendingDerivationTo"))
 
 
 async def case_events(
@@ -180,7 +179,7 @@ async def case_events(
     scopes.ensure_can_read(principal)
     scope = outbox.scope_for(principal)  # partner staff and systems, and admins
     position = _parse_after(after)
-    partner = str(principal.partner_id) if principal.partner_id else None
+    partner = encode_node_id("Partner", principal.partner_id) if principal.partner_id else None
     async for event in _stream(info, scope=scope, topics=_CASE_TOPICS, after=position):
         case_id = _case_of(event)
         if case_id is None:

@@ -21,7 +21,7 @@ from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.pagination import clamp_page_size
 from resolvers.context import principal_of
 from resolvers.errors import mutate
-from resolvers.ids import decode_node_id, require_node_id
+from resolvers.ids import decode_node_id, encode_node_id, require_node_id
 from resolvers.pagination import to_connection
 from schema.customers import Customer
 from schema.events import (
@@ -173,7 +173,7 @@ async def customer_changed(info: Info, id: strawberry.ID) -> AsyncGenerator[Cust
         scope=outbox.EventScope(None),
         topics=("customers.*",),
         after=None,
-        key=str(key),
+        key=encode_node_id("Customer", key),
     ):
         async with read_session() as session:
             try:

@@ -39,6 +39,7 @@ from domain.cases.attachment_rules import DEFAULT_MAX_BYTES, Inspected, inspect
 from domain.cases.models import Case, CaseAttachment, TimelineKind, Visibility
 from domain.cases.reads import get_case
 from domain.shared.errors import Forbidden, NotFound, Problems, ValidationFailed
+from domain.shared import event_schemas as wire
 from domain.shared.ids import uuid7
 from domain.shared.principal import Principal
 from domain.shared.time import utcnow
@@ -170,7 +171,13 @@ async def attach_file(
             "file_name": attachment.file_name,
             "storage_key": attachment.storage_key,
         },
-        payload={**facts, "attachment_id": str(attachment.id)},
+        payload={
+            "attachmentId": wire.global_id("CaseAttachment", attachment.id),
+            "contentType": attachment.content_type,
+            "sizeBytes": attachment.size_bytes,
+            "sha256": attachment.sha256,
+            "visibility": attachment.visibility,
+        },
     )
     await session.flush()
     await store.put(attachment.storage_key, file.content, content_type=attachment.content_type)

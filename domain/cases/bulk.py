@@ -51,6 +51,7 @@ from domain.cases.models import (
 from domain.cases.scopes import CaseView
 from domain.cases.states import RESOLVABLE, CaseStatus
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import NotFound, Problems, ValidationFailed
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
@@ -110,6 +111,19 @@ class BulkProgress:
             "skipped": self.skipped,
             "forbidden": self.forbidden,
             "not_found": self.not_found,
+        }
+
+    def to_event(self) -> dict[str, Any]:
+        """The ``cases.bulk_progress`` payload (``domain/cases/events.py``)."""
+        return {
+            "bulkId": wire.global_id("BulkResolution", self.bulk_id),
+            "status": self.status.value,
+            "total": self.total,
+            "processed": self.processed,
+            "resolved": self.resolved,
+            "skipped": self.skipped,
+            "forbidden": self.forbidden,
+            "notFound": self.not_found,
         }
 
 
@@ -299,9 +313,13 @@ async def request_bulk_resolution(
     outbox.add(
         session,
         REQUESTED_TOPIC,
-        {"bulk_id": str(bulk.id), "total": total, "resolution_code": bulk.resolution_code},
+        {
+            "bulkId": wire.global_id("BulkResolution", bulk.id),
+            "total": total,
+            "resolutionCode": bulk.resolution_code,
+        },
         partner_ids=[principal.partner_id] if principal.partner_id else [],
-        key=str(bulk.id),
+        key=wire.global_id("BulkResolution", bulk.id),
     )
     return bulk
 
@@ -404,9 +422,9 @@ async def process_bulk_batch(
     outbox.add(
         session,
         PROGRESS_TOPIC,
-        progress.to_json(),
+        progress.to_event(),
         partner_ids=[bulk.requested_by_partner_id] if bulk.requested_by_partner_id else [],
-        key=str(bulk.id),
+        key=wire.global_id("BulkResolution", bulk.id),
     )
     return progress
 
@@ -497,19 +515,21 @@ async def _resolve(
                 seq=r.timeline_seq,
                 partners=frozenset({r.originating_partner_id, r.handling_partner_id}),
                 payload={
-                    "case_id": r.id,
-                    "reference": r.reference,
-                    "version": r.version,
-                    "status": r.status,
-                    "typology_code": r.typology_code,
-                    "originating_partner_id": r.originating_partner_id,
-                    "handling_partner_id": r.handling_partner_id,
-                    "pending_derivation_to": None,
-                    "from_status": before_status,
-                    "to_status": r.status,
-                    "resolution_code": bulk.resolution_code,
+                    **journal.event_fields(
+                        case_id=r.id,
+                        reference=r.reference,
+                        version=r.version,
+                        status=r.status,
+                        typology_code=r.typology_code,
+                        originating_partner_id=r.originating_partner_id,
+                        handling_partner_id=r.handling_partner_id,
+                        pending_derivation_to=None,
+                    ),
+                    "fromStatus": before_status,
+                    "toStatus": r.status,
+                    "resolutionCode": bulk.resolution_code,
                     "refund": None,
-                    "bulk_id": bulk.id,
+                    "bulkId": wire.global_id("BulkResolution", bulk.id),
                 },
                 before={"status": before_status},
                 after={

@@ -67,7 +67,7 @@ async def add_comment(
             "visibility": clean_visibility.value,
             "body": clean_body,
         },
-        payload={"comment_id": str(comment.id), "visibility": clean_visibility.value},
+        payload={"commentId": str(comment.id), "visibility": clean_visibility.value},
     )
     return comment
 

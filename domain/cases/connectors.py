@@ -41,6 +41,7 @@ from domain.cases import scopes
 from domain.cases.models import ConnectorAuth, PartnerConnector
 from domain.partners.models import Partner
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems
 from domain.shared.netguard import STRICT, AddressPolicy, is_loopback_name, parse_address
 from domain.shared.principal import Principal
@@ -397,10 +398,10 @@ class ConnectorChanges:
 
 def _change_kind(was_enabled: bool | None, after: PartnerConnector) -> str:
     if was_enabled is None:
-        return "created"
+        return "CREATED"
     if was_enabled != after.enabled:
-        return "enabled" if after.enabled else "disabled"
-    return "updated"
+        return "ENABLED" if after.enabled else "DISABLED"
+    return "UPDATED"
 
 
 async def upsert_connector(
@@ -529,14 +530,14 @@ async def upsert_connector(
         session,
         TOPIC,
         {
-            "partner_id": str(partner_id),
-            "connector_id": str(connector.id),
+            "partnerId": wire.global_id("Partner", partner_id),
+            "connectorId": str(connector.id),
             "version": connector.version,
             "enabled": connector.enabled,
             "change": _change_kind(was_enabled, connector),
         },
         partner_ids=[partner_id],
-        key=str(partner_id),
+        key=wire.global_id("Partner", partner_id),
     )
     return view_of(connector)
 

@@ -17,6 +17,7 @@ from domain.cases import journal, lifecycle, rules, scopes
 from domain.cases.models import Case, TimelineKind, Visibility
 from domain.cases.states import FINISHED
 from domain.partners.models import Partner
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, Problems, ValidationFailed
 from domain.shared.principal import Principal
 from domain.shared.time import utcnow
@@ -78,7 +79,10 @@ async def derive_case(
         audit_before=audit_before,
         audit_after=journal.snapshot(case),
         note=clean_reason,
-        payload={"from_partner_id": str(case.handling_partner_id), "to_partner_id": str(target.id)},
+        payload={
+            "fromPartnerId": wire.global_id("Partner", case.handling_partner_id),
+            "toPartnerId": wire.global_id("Partner", target.id),
+        },
     )
     return case
 
@@ -144,7 +148,10 @@ async def accept_derivation(
         audit_after=journal.snapshot(case),
         visibility=Visibility.CUSTOMER,
         note=clean_note,
-        payload={"from_partner_id": str(previous), "to_partner_id": str(target.id)},
+        payload={
+            "fromPartnerId": wire.global_id("Partner", previous),
+            "toPartnerId": wire.global_id("Partner", target.id),
+        },
         extra_partners=[previous],
     )
     return case
@@ -183,8 +190,8 @@ async def reject_derivation(
         audit_after=journal.snapshot(case),
         note=clean_reason,
         payload={
-            "from_partner_id": str(case.handling_partner_id),
-            "to_partner_id": str(declined_by),
+            "fromPartnerId": wire.global_id("Partner", case.handling_partner_id),
+            "toPartnerId": wire.maybe_global_id("Partner", declined_by),
         },
         extra_partners=[declined_by],
     )

@@ -25,9 +25,10 @@ from domain.cases.models import MappingDirection, StatusMapping
 from domain.cases.states import CaseStatus
 from domain.partners.models import Partner
 from domain.shared import audit, outbox, pan
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.principal import Principal
-from domain.shared.time import ensure_utc, isoformat, utcnow
+from domain.shared.time import ensure_utc, utcnow
 
 _CODE = re.compile(r"^[\w][\w .\-/]{0,59}$")
 MAX_LINES = 100
@@ -357,9 +358,13 @@ async def update_mapping(
     outbox.add(
         session,
         "cases.homologation_changed",
-        {"partner_id": str(partner_id), "version": version, "active_from": isoformat(start)},
+        {
+            "partnerId": wire.global_id("Partner", partner_id),
+            "version": version,
+            "activeFrom": wire.instant(start),
+        },
         partner_ids=[partner_id],
-        key=str(partner_id),
+        key=wire.global_id("Partner", partner_id),
     )
     return table
 

@@ -20,6 +20,7 @@ from domain.cases import scopes
 from domain.cases.errors import CaseNotFound
 from domain.cases.models import Case, CaseEvent, CasePartnerStatus, TimelineKind, Visibility
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
@@ -130,20 +131,42 @@ async def ensure_partner_row(
     return row
 
 
-def event_payload(case: Case) -> dict[str, Any]:
-    """What every case event carries: ids and states, no personal data."""
+def event_fields(
+    *,
+    case_id: uuid.UUID,
+    reference: str,
+    version: int,
+    status: str,
+    typology_code: str,
+    originating_partner_id: uuid.UUID,
+    handling_partner_id: uuid.UUID,
+    pending_derivation_to: uuid.UUID | None,
+) -> dict[str, Any]:
+    """What every case event carries (``domain/cases/events.py``): ids and states in the
+    API's conventions, no personal data."""
     return {
-        "case_id": str(case.id),
-        "reference": case.reference,
-        "version": case.version,
-        "status": case.status,
-        "typology_code": case.typology_code,
-        "originating_partner_id": str(case.originating_partner_id),
-        "handling_partner_id": str(case.handling_partner_id),
-        "pending_derivation_to": (
-            str(case.pending_derivation_to) if case.pending_derivation_to else None
-        ),
+        "caseId": wire.global_id("Case", case_id),
+        "reference": reference,
+        "version": version,
+        "status": status,
+        "typologyCode": typology_code,
+        "originatingPartnerId": wire.global_id("Partner", originating_partner_id),
+        "handlingPartnerId": wire.global_id("Partner", handling_partner_id),
+        "pendingDerivationTo": wire.maybe_global_id("Partner", pending_derivation_to),
     }
+
+
+def event_payload(case: Case) -> dict[str, Any]:
+    return event_fields(
+        case_id=case.id,
+        reference=case.reference,
+        version=case.version,
+        status=case.status,
+        typology_code=case.typology_code,
+        originating_partner_id=case.originating_partner_id,
+        handling_partner_id=case.handling_partner_id,
+        pending_derivation_to=case.pending_derivation_to,
+    )
 
 
 # --- recording --------------------------------------------------------------------------
@@ -200,7 +223,7 @@ async def record(
         topic,
         {**event_payload(case), "seq": entry.seq, **audit.jsonable(dict(payload or {}))},
         partner_ids=partners,
-        key=str(case.id),
+        key=wire.global_id("Case", case.id),
     )
     return entry
 
@@ -281,7 +304,7 @@ async def record_many(
             {
                 "id": uuid7(),
                 "topic": topic,
-                "key": str(entry.case_id),
+                "key": wire.global_id("Case", entry.case_id),
                 "payload": {**audit.jsonable(dict(entry.payload)), "seq": entry.seq},
                 "audience": outbox.audience_of(partners),
                 "created_at": at,

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.cases import events as case_events
 from domain.cases import homologation, journal, lifecycle, references, rules, scopes
 from domain.cases.errors import CaseNotFound
 from domain.cases.models import (
@@ -45,6 +46,7 @@ from domain.cases.models import (
     Visibility,
 )
 from domain.cases.states import CaseStatus
+from domain.shared import event_schemas as wire
 from domain.shared.errors import (
     Conflict,
     DomainError,
@@ -280,10 +282,10 @@ async def _record_partner_status(
         before={"partner_status": previous},
         after={"partner_status": status, "external_version": external_version},
         payload={
-            "partner_id": str(principal.partner_id),
-            "partner_status": status,
-            "external_version": external_version,
-            "occurred_at": when,
+            "partnerId": wire.global_id("Partner", principal.partner_id),
+            "partnerStatus": status,
+            "externalVersion": external_version,
+            "occurredAt": wire.instant(when),
         },
     )
 
@@ -347,12 +349,12 @@ async def _apply(
         visibility=Visibility.CUSTOMER,
         note=note,
         payload={
-            "from_status": before["status"],
-            "to_status": case.status,
-            "source": "partner_report",
-            "partner_id": str(principal.partner_id),
-            "partner_status": status,
-            "external_version": external_version,
+            "fromStatus": before["status"],
+            "toStatus": case.status,
+            "source": case_events.PARTNER_REPORT,
+            "partnerId": wire.global_id("Partner", principal.partner_id),
+            "partnerStatus": status,
+            "externalVersion": external_version,
         },
     )
     return ReportResult(ReportOutcome.APPLIED, case, canonical)
@@ -419,10 +421,10 @@ async def _refuse(
         },
         note=error.message[:2000],
         payload={
-            "review_id": str(review.id),
-            "partner_id": str(principal.partner_id),
-            "partner_status": status,
-            "external_version": external_version,
+            "reviewId": str(review.id),
+            "partnerId": wire.global_id("Partner", principal.partner_id),
+            "partnerStatus": status,
+            "externalVersion": external_version,
             "reason": reason.value,
         },
     )

@@ -18,6 +18,7 @@ from sqlmodel import col
 from domain.cases import rules, scopes
 from domain.cases.models import InboundReportReview, ReviewStatus
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
 from domain.shared.principal import Principal, Scope
@@ -129,8 +130,8 @@ async def close_review(
         session,
         "cases.inbound_review_closed",
         {
-            "review_id": str(review.id),
-            "case_id": str(review.case_id) if review.case_id else None,
+            "reviewId": str(review.id),
+            "caseId": wire.maybe_global_id("Case", review.case_id),
             "status": outcome.value,
         },
         partner_ids=[review.partner_id],

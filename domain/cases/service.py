@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.cases import events as case_events
 from domain.cases import journal, lifecycle, references, rules, scopes, sla
 from domain.cases.comments import add_comment, list_comments
 from domain.cases.derivation import accept_derivation, derive_case, reject_derivation
@@ -47,6 +48,7 @@ from domain.cases.typologies import check_requirements, get_typology
 from domain.customers.models import Customer
 from domain.partners.models import Partner
 from domain.shared.errors import Forbidden, Problems, ValidationFailed
+from domain.shared import event_schemas as wire
 from domain.shared.money import Money
 from domain.shared.principal import Principal
 from domain.shared.text import fold
@@ -184,7 +186,10 @@ async def open_case(
         topic="cases.opened",
         after=after,
         visibility=Visibility.CUSTOMER,
-        payload={"customer_id": customer_id, "sla_due_at": case.sla_due_at},
+        payload={
+            "customerId": wire.global_id("Customer", customer_id),
+            "slaDueAt": wire.maybe_instant(case.sla_due_at),
+        },
     )
     return case
 
@@ -298,7 +303,7 @@ async def update_case(
         after=fresh,
         audit_before=before,
         audit_after=journal.snapshot(case),
-        payload={"changed": sorted(fresh)},
+        payload={"changed": case_events.changed_fields(fresh)},
     )
     return case
 
@@ -356,7 +361,7 @@ async def transition_case(
         audit_after=after,
         visibility=Visibility.CUSTOMER,
         note=clean_note,
-        payload={"from_status": before["status"], "to_status": case.status},
+        payload={"fromStatus": before["status"], "toStatus": case.status},
     )
     return case
 
@@ -405,10 +410,10 @@ async def resolve_case(
         audit_after=after,
         visibility=Visibility.CUSTOMER,
         payload={
-            "from_status": before["status"],
-            "to_status": case.status,
-            "resolution_code": chosen.value,
-            "refund": {"amount": refund.amount, "currency": refund.currency} if refund else None,
+            "fromStatus": before["status"],
+            "toStatus": case.status,
+            "resolutionCode": chosen.value,
+            "refund": wire.money(refund.amount, refund.currency) if refund else None,
         },
     )
     return case

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.cases import journal
 from domain.cases.models import Case, SlaState, TimelineKind
 from domain.cases.states import ACTIVE, SLA_PAUSED
+from domain.shared import event_schemas as wire
 from domain.shared.models import table_of
 from domain.shared.principal import SYSTEM
 from domain.shared.sql import advisory_xact_lock, dialect_of
@@ -322,19 +323,21 @@ async def _record(
         was_at_risk = breached and row.sla_at_risk_at is not None and row.sla_at_risk_at < now
         after: dict[str, Any] = {"sla_state": flag.value, "sla_due_at": row.sla_due_at}
         payload: dict[str, Any] = {
-            "case_id": row.id,
-            "reference": row.reference,
-            "version": row.version,
-            "status": row.status,
-            "typology_code": row.typology_code,
-            "originating_partner_id": row.originating_partner_id,
-            "handling_partner_id": row.handling_partner_id,
-            "pending_derivation_to": row.pending_derivation_to,
-            "sla_due_at": row.sla_due_at,
+            **journal.event_fields(
+                case_id=row.id,
+                reference=row.reference,
+                version=row.version,
+                status=row.status,
+                typology_code=row.typology_code,
+                originating_partner_id=row.originating_partner_id,
+                handling_partner_id=row.handling_partner_id,
+                pending_derivation_to=row.pending_derivation_to,
+            ),
+            "slaDueAt": wire.maybe_instant(row.sla_due_at),
         }
         if breached:
             after.update(escalated_at=now, escalated_to=row.handling_partner_id)
-            payload["escalated_to"] = row.handling_partner_id
+            payload["escalatedTo"] = wire.global_id("Partner", row.handling_partner_id)
         partners = {row.originating_partner_id, row.handling_partner_id}
         if row.pending_derivation_to is not None:
             partners.add(row.pending_derivation_to)

@@ -33,17 +33,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.cases import connectors, homologation, journal, reads
+from domain.cases.events import CASE_STATE_LAYOUT
 from domain.cases.models import Case, CasePartnerStatus, PartnerConnector
 from domain.partners.models import Partner
+from domain.shared import event_schemas as wire
 from domain.shared.errors import ValidationFailed
 from domain.shared.models import table_of
-from domain.shared.money import Money
 from domain.shared.principal import Principal, Scope
 from domain.shared.sql import dialect_of, for_update
-from domain.shared.time import isoformat, utcnow
+from domain.shared.time import utcnow
 
-#: Version of the body's layout (``schema`` in the JSON).
-BODY_SCHEMA = "trama.case.v1"
+#: Version of the body's layout (``schema`` in the JSON; its JSON Schema is
+#: ``domain.cases.events.CASE_STATE``). v2: ids and money in the API's conventions.
+BODY_SCHEMA = CASE_STATE_LAYOUT
 SIGNATURE_PREFIX = "sha256="
 ERROR_MAX = 2000
 
@@ -99,18 +101,8 @@ class Blocked:
     reason: str
 
 
-def _money(minor: int | None, currency: str | None) -> dict[str, Any] | None:
-    if minor is None or currency is None:
-        return None
-    return {
-        "amountMinor": minor,
-        "currency": currency,
-        "amount": format(Money(minor, currency).to_decimal(), "f"),
-    }
-
-
-def _when(value: datetime | None) -> str | None:
-    return isoformat(value) if value is not None else None
+_money = wire.maybe_money
+_when = wire.maybe_instant
 
 
 def case_body(
@@ -132,7 +124,7 @@ def case_body(
     return {
         "schema": BODY_SCHEMA,
         "case": {
-            "id": str(case.id),
+            "id": wire.global_id("Case", case.id),
             "reference": case.reference,
             "externalRef": external_ref,
             "version": case.version,
@@ -141,7 +133,7 @@ def case_body(
             "typology": case.typology_code,
             "priority": case.priority,
             "channel": case.channel,
-            "customerId": str(case.customer_id),
+            "customerId": wire.global_id("Customer", case.customer_id),
             "originatingPartner": codes.get(case.originating_partner_id),
             "handlingPartner": codes.get(case.handling_partner_id),
             "pendingDerivationTo": codes.get(pending) if pending is not None else None,

@@ -40,6 +40,7 @@ from domain.credits.states import (
     aging_bucket,
 )
 from domain.shared import audit, jobs
+from domain.shared import event_schemas as wire
 from domain.shared.jobs import ScheduledRun
 from domain.shared.models import table_of
 from domain.shared.principal import SYSTEM, Principal
@@ -152,9 +153,9 @@ async def _record_applied_balance(
         credit,
         "credits.balance_applied",
         {
-            "amount": before["credit_balance"] - credit.credit_balance,
-            "credit_balance": credit.credit_balance,
-            "as_of": as_of,
+            "amount": wire.money(before["credit_balance"] - credit.credit_balance, credit.currency),
+            "creditBalance": wire.money(credit.credit_balance, credit.currency),
+            "asOf": wire.day(as_of),
         },
     )
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.credits import events as credit_events
 from domain.credits.allocation import (
     AllocationOrder,
     AllocationResult,
@@ -41,6 +42,7 @@ from domain.credits.states import (
     ensure_transition,
 )
 from domain.shared import audit
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
@@ -367,12 +369,12 @@ async def settle_status(
         credit,
         topic,
         {
-            "previous_status": source,
-            "days_past_due": result.days_past_due,
-            "aging_bucket": credit.aging_bucket,
-            "outstanding_principal": result.outstanding_principal,
-            "paid_off_on": result.paid_off_on,
-            "as_of": result.as_of,
+            "previousStatus": source,
+            "daysPastDue": result.days_past_due,
+            "agingBucket": credit_events.aging_bucket(credit.aging_bucket),
+            "outstandingPrincipal": wire.money(result.outstanding_principal, credit.currency),
+            "paidOffOn": wire.maybe_day(result.paid_off_on),
+            "asOf": wire.day(result.as_of),
         },
     )
     return [(source, target)]

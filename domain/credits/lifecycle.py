@@ -32,6 +32,7 @@ from domain.credits.states import (
     ensure_transition,
 )
 from domain.shared import audit
+from domain.shared import event_schemas as wire
 from domain.shared.errors import InvalidTransition, Problems, ValidationFailed
 from domain.shared.models import table_of
 from domain.shared.money import Money
@@ -100,10 +101,10 @@ async def disburse_credit(
         credit,
         "credits.disbursed",
         {
-            "disbursement_date": day,
-            "principal": credit.principal,
-            "financed": schedule.financed.amount,
-            "net_disbursed": schedule.net_disbursed.amount,
+            "disbursementDate": wire.day(day),
+            "principal": wire.money(credit.principal, credit.currency),
+            "financed": wire.money(schedule.financed.amount, credit.currency),
+            "netDisbursed": wire.money(schedule.net_disbursed.amount, credit.currency),
         },
     )
     await ledger.replay(session, credit, as_of=local_today, policy=policy, actor=principal)
@@ -138,7 +139,12 @@ async def cancel_credit(
         before=before,
         after=records.snapshot(credit),
     )
-    records.emit(session, credit, "credits.cancelled", {"principal": credit.principal})
+    records.emit(
+        session,
+        credit,
+        "credits.cancelled",
+        {"principal": wire.money(credit.principal, credit.currency)},
+    )
     return credit
 
 
@@ -183,9 +189,11 @@ async def write_off_credit(
         credit,
         "credits.written_off",
         {
-            "outstanding_principal": outcome.result.outstanding_principal,
-            "overdue": outcome.result.overdue(),
-            "days_past_due": outcome.result.days_past_due,
+            "outstandingPrincipal": wire.money(
+                outcome.result.outstanding_principal, credit.currency
+            ),
+            "overdue": wire.money(outcome.result.overdue(), credit.currency),
+            "daysPastDue": outcome.result.days_past_due,
         },
     )
     return credit
@@ -315,17 +323,17 @@ async def restructure_credit(
         credit,
         "credits.restructured",
         {
-            "previous_status": source,
-            "schedule_no": number,
-            "restructure_date": day,
-            "principal": new_principal,
-            "carried_principal": carried["principal"],
-            "carried_interest": carried["interest"],
-            "carried_charges": carried["charges"],
-            "carried_late_interest": carried["late_interest"],
-            "carried_balance": result.credit_balance,
-            "term_months": term_months,
-            "annual_rate": rate,
+            "previousStatus": source,
+            "scheduleNo": number,
+            "restructureDate": wire.day(day),
+            "principal": wire.money(new_principal, credit.currency),
+            "carriedPrincipal": wire.money(carried["principal"], credit.currency),
+            "carriedInterest": wire.money(carried["interest"], credit.currency),
+            "carriedCharges": wire.money(carried["charges"], credit.currency),
+            "carriedLateInterest": wire.money(carried["late_interest"], credit.currency),
+            "carriedBalance": wire.money(result.credit_balance, credit.currency),
+            "termMonths": term_months,
+            "annualRate": wire.decimal(rate),
         },
     )
     await ledger.replay(session, credit, as_of=local_today, policy=policy, actor=principal)

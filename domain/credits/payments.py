@@ -32,6 +32,7 @@ from domain.credits.schedules import parse_money
 from domain.credits.service import get_credit
 from domain.credits.states import CreditStatus, PaymentStatus
 from domain.shared import audit
+from domain.shared import event_schemas as wire
 from domain.shared.errors import (
     Conflict,
     Forbidden,
@@ -90,6 +91,25 @@ def _payment_payload(payment: Payment) -> dict[str, Any]:
         "paid_on": payment.paid_on,
         "allocated_amount": payment.allocated_amount,
         "held_amount": payment.held_amount,
+        "prepayment": payment.prepayment,
+    }
+
+
+def _payment_event(payment: Payment, credit: Credit) -> dict[str, Any]:
+    """The payment's part of ``payments.received`` (``domain/credits/events.py``)."""
+
+    def m(amount: int) -> dict[str, str]:
+        return wire.money(amount, credit.currency)
+
+    return {
+        "paymentId": wire.global_id("Payment", payment.id),
+        "amount": wire.money(payment.amount, payment.currency),
+        "creditAmount": m(payment.credit_amount),
+        "ufValue": wire.decimal(payment.uf_value) if payment.uf_value is not None else None,
+        "paidAt": wire.instant(payment.paid_at),
+        "paidOn": wire.day(payment.paid_on),
+        "allocatedAmount": m(payment.allocated_amount),
+        "heldAmount": m(payment.held_amount),
         "prepayment": payment.prepayment,
     }
 
@@ -277,11 +297,11 @@ async def register_payment(
         credit,
         "payments.received",
         {
-            **_payment_payload(payment),
+            **_payment_event(payment, credit),
             "backdated": latest is not None and ensure_utc(latest) > at,
-            "credit_balance": credit.credit_balance,
-            "outstanding_principal": credit.outstanding_principal,
-            "days_past_due": outcome.result.days_past_due,
+            "creditBalance": wire.money(credit.credit_balance, credit.currency),
+            "outstandingPrincipal": wire.money(credit.outstanding_principal, credit.currency),
+            "daysPastDue": outcome.result.days_past_due,
         },
     )
     return payment
@@ -345,14 +365,13 @@ async def reverse_payment(
         credit,
         "payments.reversed",
         {
-            "payment_id": payment.id,
-            "amount": payment.amount,
-            "payment_currency": payment.currency,
-            "credit_amount": payment.credit_amount,
-            "paid_at": payment.paid_at,
-            "credit_balance": credit.credit_balance,
-            "outstanding_principal": credit.outstanding_principal,
-            "days_past_due": outcome.result.days_past_due,
+            "paymentId": wire.global_id("Payment", payment.id),
+            "amount": wire.money(payment.amount, payment.currency),
+            "creditAmount": wire.money(payment.credit_amount, credit.currency),
+            "paidAt": wire.instant(payment.paid_at),
+            "creditBalance": wire.money(credit.credit_balance, credit.currency),
+            "outstandingPrincipal": wire.money(credit.outstanding_principal, credit.currency),
+            "daysPastDue": outcome.result.days_past_due,
         },
     )
     return payment
@@ -426,7 +445,11 @@ async def refund_credit_balance(
         session,
         credit,
         "credits.balance_refunded",
-        {"refund_id": refund.id, "amount": value, "credit_balance": credit.credit_balance},
+        {
+            "refundId": str(refund.id),
+            "amount": wire.money(value, credit.currency),
+            "creditBalance": wire.money(credit.credit_balance, credit.currency),
+        },
     )
     return refund
 

@@ -25,6 +25,7 @@ from domain.credits.schedules import (
     build_schedule,
 )
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
@@ -93,17 +94,24 @@ def emit(
     topic: str,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    """An outbox event about ``credit``: ids and amounts only, never personal data."""
+    """An outbox event about ``credit``: ids and amounts only, never personal data, in the
+    API's conventions (``payload`` too: see ``domain/credits/events.py``)."""
     body: dict[str, Any] = {
-        "credit_id": str(credit.id),
+        "creditId": wire.global_id("Credit", credit.id),
         "reference": credit.reference,
-        "partner_id": str(credit.partner_id),
+        "partnerId": wire.global_id("Partner", credit.partner_id),
         "status": credit.status,
         "currency": credit.currency,
         "version": credit.version,
     }
     body.update(audit.jsonable(payload or {}))
-    outbox.add(session, topic, body, partner_ids=[credit.partner_id], key=str(credit.id))
+    outbox.add(
+        session,
+        topic,
+        body,
+        partner_ids=[credit.partner_id],
+        key=wire.global_id("Credit", credit.id),
+    )
 
 
 async def lock_credit(session: AsyncSession, credit_id: uuid.UUID) -> Credit:

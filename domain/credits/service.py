@@ -52,6 +52,7 @@ from domain.credits.states import AgingBucket, CreditStatus, ScheduleReason
 from domain.customers.models import Customer
 from domain.partners.models import Partner, PartnerKind
 from domain.shared import audit
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.money import CURRENCY_EXPONENTS
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
@@ -276,11 +277,11 @@ async def create_credit(
         credit,
         "credits.created",
         {
-            "customer_id": credit.customer_id,
-            "product_code": credit.product_code,
-            "principal": credit.principal,
-            "annual_rate": credit.annual_rate,
-            "term_months": credit.term_months,
+            "customerId": wire.global_id("Customer", credit.customer_id),
+            "productCode": credit.product_code,
+            "principal": wire.money(credit.principal, credit.currency),
+            "annualRate": wire.decimal(credit.annual_rate),
+            "termMonths": credit.term_months,
             "scheme": credit.scheme,
         },
     )

@@ -29,6 +29,7 @@ from sqlmodel import col
 from domain.credits.models import UFValue
 from domain.credits.schedules import round_fraction
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import FieldProblem, Forbidden, ValidationFailed
 from domain.shared.ids import uuid7
 from domain.shared.money import CURRENCY_EXPONENTS, Money
@@ -194,8 +195,8 @@ async def load_uf_csv(
         {
             "inserted": result.inserted,
             "updated": result.updated,
-            "first_day": result.first_day.isoformat(),
-            "last_day": result.last_day.isoformat(),
+            "firstDay": wire.day(result.first_day),
+            "lastDay": wire.day(result.last_day),
         },
         key=f"uf:{result.first_day.isoformat()}",
     )

@@ -12,12 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.customers import events as customer_events
 from domain.customers import rules
 from domain.customers.models import Customer
 from domain.customers.rules import Address
 from domain.partners.models import Partner
 from domain.shared import audit, national_ids, outbox
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
+from domain.shared import event_schemas as wire
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
@@ -296,12 +298,12 @@ async def create_customer(
         session,
         "customers.created",
         {
-            "customer_id": str(customer.id),
-            "home_partner_id": str(customer.home_partner_id),
+            "customerId": wire.global_id("Customer", customer.id),
+            "homePartnerId": wire.global_id("Partner", customer.home_partner_id),
             "version": customer.version,
         },
         partner_ids=_audience(customer.home_partner_id, principal),
-        key=str(customer.id),
+        key=wire.global_id("Customer", customer.id),
     )
     return customer
 
@@ -403,13 +405,14 @@ async def update_customer(
         session,
         "customers.updated",
         {
-            "customer_id": str(customer.id),
-            "home_partner_id": str(customer.home_partner_id),
+            "customerId": wire.global_id("Customer", customer.id),
+            "homePartnerId": wire.global_id("Partner", customer.home_partner_id),
             "version": customer.version,
-            "changed": changed,  # field names only: no personal data travels in events
+            # field names only: no personal data travels in events
+            "changed": customer_events.changed_fields(changed),
         },
         partner_ids=_audience(customer.home_partner_id, principal, before["home_partner_id"]),
-        key=str(customer.id),
+        key=wire.global_id("Customer", customer.id),
     )
     return customer
 
@@ -502,13 +505,13 @@ async def import_customers(
             session,
             "customers.imported",
             {
-                "home_partner_id": str(home_partner_id),
+                "homePartnerId": wire.global_id("Partner", home_partner_id),
                 "inserted": result.inserted,
-                "already_present": result.already_present,
+                "alreadyPresent": result.already_present,
                 "rejected": len(result.rejected),
             },
             partner_ids=_audience(home_partner_id, principal),
-            key=str(home_partner_id),
+            key=wire.global_id("Partner", home_partner_id),
         )
     return result
 

@@ -41,6 +41,7 @@ from domain.shared.principal import Principal
 from domain.shared.sql import for_update
 from domain.shared.time import utcnow
 
+from domain.shared import event_schemas as wire
 __all__ = [
     "FUNDABLE_STATUSES",
     "credit_fundings",
@@ -202,9 +203,18 @@ async def fund_credit(
     outbox.add(
         session,
         "credits.funded",
-        audit.jsonable(facts),
+        {
+            "fundingId": wire.global_id("CreditFunding", funding.id),
+            "creditId": wire.global_id("Credit", credit.id),
+            "investorId": wire.global_id("Investor", investor.id),
+            "share": wire.decimal(share_of(share_ppm)),
+            "servicingFeeRate": wire.decimal(share_of(fee_ppm)),
+            "invested": wire.money(funding.amount, funding.currency),
+            "effectiveOn": wire.maybe_day(funding.effective_on),
+            "fundedShare": wire.decimal(share_of(already + share_ppm)),
+        },
         partner_ids=[credit.partner_id],
-        key=str(credit.id),
+        key=wire.global_id("Credit", credit.id),
     )
     await sync_credit(session, credit_id=credit.id)
     return funding

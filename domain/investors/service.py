@@ -23,6 +23,7 @@ from domain.investors.fundings import (
 from domain.investors.models import Investor, InvestorKind, KycStatus
 from domain.investors.rules import BankAccount
 from domain.shared import audit, national_ids, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import (
     Conflict,
     InvalidTransition,
@@ -194,7 +195,10 @@ async def _flush_unique(session: AsyncSession) -> None:
 
 
 def _events_payload(investor: Investor) -> dict[str, Any]:
-    return {"investor_id": str(investor.id), "kyc_status": investor.kyc_status}
+    return {
+        "investorId": wire.global_id("Investor", investor.id),
+        "kycStatus": investor.kyc_status,
+    }
 
 
 async def create_investor(
@@ -254,7 +258,12 @@ async def create_investor(
         entity_id=investor.id,
         after=snapshot(investor),
     )
-    outbox.add(session, "investors.created", _events_payload(investor), key=str(investor.id))
+    outbox.add(
+        session,
+        "investors.created",
+        _events_payload(investor),
+        key=wire.global_id("Investor", investor.id),
+    )
     return investor
 
 
@@ -366,13 +375,18 @@ async def update_investor(
         before=before,
         after=snapshot(investor),
     )
-    outbox.add(session, "investors.updated", _events_payload(investor), key=str(investor.id))
+    outbox.add(
+        session,
+        "investors.updated",
+        _events_payload(investor),
+        key=wire.global_id("Investor", investor.id),
+    )
     if kyc_reset:
         outbox.add(
             session,
             "investors.kyc_changed",
-            {**_events_payload(investor), "from": KycStatus.VERIFIED.value},
-            key=str(investor.id),
+            {**_events_payload(investor), "previousKycStatus": KycStatus.VERIFIED.value},
+            key=wire.global_id("Investor", investor.id),
         )
     return investor
 
@@ -422,7 +436,7 @@ async def change_kyc_status(
     outbox.add(
         session,
         "investors.kyc_changed",
-        {**_events_payload(investor), "from": current.value},
-        key=str(investor.id),
+        {**_events_payload(investor), "previousKycStatus": current.value},
+        key=wire.global_id("Investor", investor.id),
     )
     return investor

@@ -40,6 +40,7 @@ from domain.investors.models import (
 )
 from domain.investors.policy import get_policy
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, InvalidTransition, NotFound, Problems, ValidationFailed
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
@@ -181,7 +182,19 @@ async def run_settlement(
         entity_id=run.id,
         after=facts,
     )
-    outbox.add(session, "settlements.completed", audit.jsonable(facts), key=str(run.id))
+    outbox.add(
+        session,
+        "settlements.completed",
+        {
+            "runId": wire.global_id("SettlementRun", run.id),
+            "periodStart": wire.day(period_start),
+            "periodEnd": wire.day(period_end),
+            "statementCount": statement_count,
+            "lineCount": line_count,
+            "totals": [wire.money(totals[c], c) for c in sorted(totals)],
+        },
+        key=wire.global_id("SettlementRun", run.id),
+    )
     return run
 
 
@@ -353,7 +366,18 @@ async def mark_settlement_paid(
         before={"status": StatementStatus.ISSUED.value},
         after={**facts, "status": statement.status, "reference": clean_reference},
     )
-    outbox.add(session, "settlements.paid", audit.jsonable(facts), key=str(statement.id))
+    outbox.add(
+        session,
+        "settlements.paid",
+        {
+            "statementId": wire.global_id("SettlementStatement", statement.id),
+            "runId": wire.global_id("SettlementRun", statement.run_id),
+            "investorId": wire.global_id("Investor", statement.investor_id),
+            "total": wire.money(statement.total, statement.currency),
+            "paidAt": wire.instant(when),
+        },
+        key=wire.global_id("SettlementStatement", statement.id),
+    )
     return statement
 
 

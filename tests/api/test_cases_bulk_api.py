@@ -101,7 +101,7 @@ async def test_mass_resolution_by_ids_reports_each_case(
     assert job["status"] == "PENDING" and job["total"] == 6 and job["progress"] == 0
     assert job["view"] == "ECOSYSTEM"
     # The job starts from the event committed with the request (the workers' consumer).
-    assert await outbox_topics(relay_key(job["id"])) == ["cases.bulk_resolution_requested"]
+    assert await outbox_topics(job["id"]) == ["cases.bulk_resolution_requested"]
 
     await work_off(job["id"])
     read = (await gql(BULK, {"id": job["id"]}, token=supervisor))["data"]["bulkResolution"]

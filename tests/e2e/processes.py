@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from app.auth.keys import KeyStore
 from app.db import Database
 from domain.shared import outbox
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.models import table_of
 from tests.e2e.conftest import STOP_TIMEOUT, Server, free_port, server_env, trama_executable
 
@@ -395,9 +396,15 @@ class Probe:
 
 
 def customer_event(session: Any) -> outbox.OutboxEvent:
+    customer = uuid.uuid4()
     return outbox.add(
         session,
         "customers.updated",
-        {"customer_id": str(uuid.uuid4()), "changed": ["email"]},
-        key=str(uuid.uuid4()),
+        {
+            "customerId": gid("Customer", customer),
+            "homePartnerId": gid("Partner", uuid.uuid4()),
+            "version": 2,
+            "changed": ["email"],
+        },
+        key=gid("Customer", customer),
     )

@@ -242,4 +242,6 @@ async def test_a_mass_resolution_runs_on_the_workers_and_streams_its_progress(
         seen = await events
         assert [e["topic"] for e in seen] == ["cases.opened"] * 3 + ["cases.resolved"] * 3
         assert sorted(e["caseId"] for e in seen[3:]) == sorted(ids)
-        assert all(e["payload"]["bulk_id"] == seen[3]["payload"]["bulk_id"] for e in seen[3:])
+        assert all(e["payload"]["bulkId"] == seen[3]["payload"]["bulkId"] for e in seen[3:])
+        # one representation: the payload names the case by the id the API shows
+        assert all(e["payload"]["caseId"] == e["caseId"] for e in seen)

@@ -5,6 +5,7 @@ Postgres + Redis, as the suite is configured."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from gql.transport.websockets import WebsocketsTransport
 from app.db import Database, transaction
 from domain.partners import service as partners
 from domain.shared import outbox
+from domain.shared.event_schemas import global_id as gid
 from tests.e2e.test_service_e2e import CREATE_CUSTOMER, UPDATE_CUSTOMER, execute, http_client, rut
 
 if TYPE_CHECKING:
@@ -254,8 +256,16 @@ async def test_a_subscriber_that_does_not_read_is_disconnected_and_resumes(
             async with transaction() as session:
                 andino = await partners.find_by_code(session, "BANCO_ANDINO")
                 assert andino is not None
-                for n in range(40):
-                    outbox.add(session, "customers.created", {"n": n}, partner_ids=[andino.id])
+                for _ in range(40):
+                    customer = gid("Customer", uuid.uuid4())
+                    payload = {
+                        "customerId": customer,
+                        "homePartnerId": gid("Partner", andino.id),
+                        "version": 1,
+                    }
+                    outbox.add(
+                        session, "customers.created", payload, partner_ids=[andino.id], key=customer
+                    )
             received: list[str] = []
             with pytest.raises(websockets.ConnectionClosed):
                 while True:

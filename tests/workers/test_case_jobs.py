@@ -17,6 +17,7 @@ from domain.cases import bulk
 from domain.cases.models import BulkResolution, Case
 from domain.customers.models import Customer
 from domain.partners.models import Partner
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.models import table_of
 from domain.shared.time import utcnow
 from tests.domain.cases.conftest import Network, events, load, open_case, run
@@ -90,14 +91,14 @@ async def test_a_request_runs_through_the_backbone(net: Network, start_backbone:
     assert {(await load(c.id)).status for c in cases} == {"RESOLVED"}
     progress = await events(bulk.PROGRESS_TOPIC)
     assert progress[-1].payload == {
-        "bulk_id": str(job.id),
+        "bulkId": gid("BulkResolution", job.id),
         "status": "DONE",
         "total": 4,
         "processed": 4,
         "resolved": 3,
         "skipped": 0,
         "forbidden": 0,
-        "not_found": 1,
+        "notFound": 1,
     }
 
 
@@ -136,7 +137,7 @@ async def test_the_sla_sweep_job(net: Network) -> None:
     assert flagged.sla_state == "BREACHED" and flagged.escalated_to == flagged.handling_partner_id
     assert await case_jobs.evaluate_sla() == {"at_risk": 0, "breached": 0}
     [event] = await events("cases.sla_breached")
-    assert event.payload["case_id"] == str(case.id)
+    assert event.payload["caseId"] == gid("Case", case.id)
 
 
 def _kwargs(**kw: Any) -> dict[str, Any]:

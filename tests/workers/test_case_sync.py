@@ -22,6 +22,7 @@ from domain.cases.homologation import MappingLine
 from domain.cases.models import MappingDirection
 from domain.cases.states import CaseStatus
 from domain.shared import jobs, outbox
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.models import table_of
 from domain.shared.principal import SYSTEM
 from domain.shared.time import utcnow
@@ -139,11 +140,9 @@ async def test_a_change_is_pushed_signed_with_an_idempotency_key(
     body = got.body["case"]
     assert body["reference"] == case.reference
     assert body["status"] == "OPEN" and body["partnerStatus"] == "ABIERTO"
-    assert body["amountInDispute"] == {
-        "amountMinor": 150_000,
-        "currency": "CLP",
-        "amount": "150000",
-    }
+    assert got.body["schema"] == "trama.case.v2"
+    assert body["id"] == gid("Case", case.id)
+    assert body["amountInDispute"] == {"amount": "150000", "currency": "CLP"}
     assert body["originatingPartner"] == body["handlingPartner"] == "BANCO_ANDINO"
     # No personal data: neither the description nor the card's digits travel.
     text = str(got.body)

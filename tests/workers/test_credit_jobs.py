@@ -17,6 +17,7 @@ from domain.credits import delinquency, service
 from domain.credits.models import Credit
 from domain.customers.models import Customer
 from domain.partners.models import Partner
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.outbox import OutboxEvent
 from domain.shared.principal import SYSTEM
 from domain.shared.time import local_today
@@ -72,7 +73,7 @@ async def status_of(credit_id: uuid.UUID) -> str:
 async def topics_about(credit_id: uuid.UUID) -> list[str]:
     async with read_session() as session:
         rows = (await session.execute(sa.select(OutboxEvent).order_by(OutboxEvent.id))).scalars()  # type: ignore[arg-type]
-        return [e.topic for e in rows if e.payload.get("credit_id") == str(credit_id)]
+        return [e.topic for e in rows if e.payload.get("creditId") == gid("Credit", credit_id)]
 
 
 def test_the_job_is_declared_and_loaded_with_the_builtin_actors():

@@ -147,9 +147,9 @@ async def test_stale_deliveries_are_found_for_redelivery(db: Database) -> None:
 async def test_the_log_is_scoped_to_the_reader_and_filtered_by_topic(db: Database) -> None:
     start = await head()
     async with transaction() as session:
-        outbox.add(session, "cases.opened", {}, partner_ids=[PARTNER_A])
-        outbox.add(session, "cases.derived", {}, partner_ids=[PARTNER_A, PARTNER_B])
-        outbox.add(session, "payments.received", {}, partner_ids=[PARTNER_B])
+        outbox.add(session, "tests.opened", {}, partner_ids=[PARTNER_A])
+        outbox.add(session, "tests.derived", {}, partner_ids=[PARTNER_A, PARTNER_B])
+        outbox.add(session, "other.received", {}, partner_ids=[PARTNER_B])
     await relay_all()
     async with read_session() as session:
         a = await outbox.read_log(session, scope=outbox.EventScope(str(PARTNER_A)), after=start)
@@ -157,11 +157,11 @@ async def test_the_log_is_scoped_to_the_reader_and_filtered_by_topic(db: Databas
             session,
             scope=outbox.EventScope(str(PARTNER_B)),
             after=start,
-            topics=("cases.*",),
+            topics=("tests.*",),
         )
         everything = await outbox.read_log(session, scope=outbox.EventScope(None), after=start)
-    assert [e.topic for e in a] == ["cases.opened", "cases.derived"]
-    assert [e.topic for e in b_cases] == ["cases.derived"]
+    assert [e.topic for e in a] == ["tests.opened", "tests.derived"]
+    assert [e.topic for e in b_cases] == ["tests.derived"]
     assert len(everything) == 3
 
 

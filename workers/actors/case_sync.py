@@ -66,6 +66,7 @@ from app.outbound import guarded_client, refusal_of
 from app.settings import get_settings
 from domain.cases import connectors, sync
 from domain.cases.models import ConnectorAuth
+from domain.shared.event_schemas import parse_global_id
 from domain.shared.ids import parse_uuid
 from domain.shared.netguard import AddressPolicy
 from domain.shared.outbox import Event
@@ -103,7 +104,7 @@ class PushRefused(PermanentError):
 )
 async def sync_partners(session: AsyncSession, event: Event) -> None:
     """Fan a case event out to one push job per connected partner of its audience."""
-    case_id = parse_uuid(event.payload.get("case_id"))
+    case_id = parse_global_id(event.payload.get("caseId"), "Case")
     if case_id is None:
         return  # not about one case (a homologation change…)
     targets = await sync.partners_to_push(session, event.partner_ids)

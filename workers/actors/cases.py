@@ -20,9 +20,10 @@ from typing import Any
 
 from app.db import read_session, transaction
 from domain.cases import bulk, sla
+from domain.shared.event_schemas import parse_global_id
 from domain.shared.outbox import Event
 from domain.shared.time import utcnow
-from workers.registry import RetryPolicy, consumer, job
+from workers.registry import PermanentError, RetryPolicy, consumer, job
 
 log = logging.getLogger("trama.workers.cases")
 
@@ -67,7 +68,10 @@ def _send_resolve(bulk_id: str) -> None:
 async def start_bulk(session: Any, event: Event) -> None:
     """A mass resolution was asked for: start its job. (Sending it twice is harmless: a
     batch locks the job, and a finished job does nothing.)"""
-    await asyncio.to_thread(_send_resolve, str(event.payload["bulk_id"]))
+    bulk_id = parse_global_id(event.payload.get("bulkId"), "BulkResolution")
+    if bulk_id is None:
+        raise PermanentError(f"event {event.id} names no mass resolution")
+    await asyncio.to_thread(_send_resolve, str(bulk_id))
 
 
 @job("cases.resume_bulk", every=timedelta(minutes=1))

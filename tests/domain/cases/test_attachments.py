@@ -20,6 +20,7 @@ from domain.cases.attachments import AttachmentNotFound, check_file
 from domain.cases.errors import CaseNotFound
 from domain.cases.models import CaseAttachment
 from domain.shared.errors import Conflict, Forbidden, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.models import table_of
 from tests.domain.cases import attachment_files as files
 from tests.domain.cases.conftest import (
@@ -300,11 +301,12 @@ async def test_attach_records_everything_and_stores_the_bytes(
     assert entry.after is not None and entry.after["attachment_id"] == str(row.id)
     assert "file_name" not in entry.after  # names often hold personal data
     [event] = await events("cases.attachment_added")
-    assert event.payload["attachment_id"] == str(row.id) and event.payload["version"] == 2
+    assert event.payload["attachmentId"] == gid("CaseAttachment", row.id)
+    assert event.payload["version"] == 2
     assert (
-        event.payload["sha256"] == row.sha256 and event.payload["content_type"] == "application/pdf"
+        event.payload["sha256"] == row.sha256 and event.payload["contentType"] == "application/pdf"
     )
-    assert "file_name" not in event.payload and "storage_key" not in event.payload
+    assert "fileName" not in event.payload and "storageKey" not in event.payload
     assert audience(event) == {net.ids["BANCO_ANDINO"]}
     [record] = await audits("cases.attachment_added")
     assert record.after is not None and record.after["file_name"] == "Cartola Juan Pérez.pdf"

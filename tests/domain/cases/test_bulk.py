@@ -22,6 +22,7 @@ from domain.cases.models import (
 )
 from domain.cases.search import CaseFilter
 from domain.shared.errors import Forbidden, NotFound, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.models import table_of
 from domain.shared.principal import Principal, Role
 from tests.conftest import StatementCounter
@@ -136,7 +137,7 @@ async def test_resolution_by_ids_gives_each_case_its_outcome(
     assert job.status == BulkStatus.PENDING.value and job.total == 6
     [requested] = await events(bulk.REQUESTED_TOPIC)
     assert audience(requested) == {net.ids["BANCO_ANDINO"]}
-    assert requested.payload["bulk_id"] == str(job.id)
+    assert requested.payload["bulkId"] == gid("BulkResolution", job.id)
 
     steps = await finish(job.id, batch_size=4)
     assert [s.status for s in steps] == [BulkStatus.RUNNING, BulkStatus.DONE]
@@ -166,9 +167,9 @@ async def test_resolution_by_ids_gives_each_case_its_outcome(
     assert entry.actor_subject == boss.subject and entry.before == {"status": "OPEN"}
     for key in "bcef":  # untouched
         assert (await load(world[key].id)).version == world[key].version
-    [resolved] = [e for e in await events("cases.resolved") if "bulk_id" in e.payload]
-    assert resolved.payload["case_id"] == str(a.id)
-    assert resolved.payload["bulk_id"] == str(job.id)
+    [resolved] = [e for e in await events("cases.resolved") if "bulkId" in e.payload]
+    assert resolved.payload["caseId"] == gid("Case", a.id)
+    assert resolved.payload["bulkId"] == gid("BulkResolution", job.id)
     assert resolved.payload["version"] == a.version
     assert audience(resolved) == {net.ids["BANCO_ANDINO"]}
     progress = await events(bulk.PROGRESS_TOPIC)

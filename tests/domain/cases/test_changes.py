@@ -218,7 +218,7 @@ async def test_transitions_write_customer_visible_entries(net: Network) -> None:
     assert entries[2].after == {"status": "WAITING_PARTNER"}
     assert {e.visibility for e in entries} == {"CUSTOMER"}
     moves = [
-        (e.payload["from_status"], e.payload["to_status"])
+        (e.payload["fromStatus"], e.payload["toStatus"])
         for e in await events("cases.status_changed")
     ]
     assert moves == [
@@ -286,8 +286,8 @@ async def test_resolve_close_and_reopen(net: Network) -> None:
     assert (case.status, case.resolution_code) == ("RESOLVED", "PARTIALLY_FAVORABLE")
     assert (case.resolution_refund_minor, case.resolution_refund_currency) == (50_000, "CLP")
     [event] = await events("cases.resolved")
-    assert event.payload["refund"] == {"amount": 50_000, "currency": "CLP"}
-    assert event.payload["resolution_code"] == "PARTIALLY_FAVORABLE"
+    assert event.payload["refund"] == {"amount": "50000", "currency": "CLP"}
+    assert event.payload["resolutionCode"] == "PARTIALLY_FAVORABLE"
     case = await run(
         service.transition_case, agent, case_id=case.id, expected_version=2, to_status="CLOSED"
     )
@@ -304,7 +304,7 @@ async def test_resolve_close_and_reopen(net: Network) -> None:
     assert (case.resolution_code, case.resolved_at, case.closed_at) == (None, None, None)
     assert case.sla_started_at is not None and case.sla_started_at > case.created_at
     [event] = await events("cases.reopened")
-    assert (event.payload["from_status"], event.payload["to_status"]) == ("CLOSED", "IN_PROGRESS")
+    assert (event.payload["fromStatus"], event.payload["toStatus"]) == ("CLOSED", "IN_PROGRESS")
     assert (await timeline(case.id))[-1].kind == "REOPENED"
 
 

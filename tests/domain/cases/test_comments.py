@@ -50,7 +50,7 @@ async def test_involved_partners_comment(net: Network) -> None:
     ]
     assert entries[0].after == {"comment_id": str(internal.id), "visibility": "INTERNAL"}
     [first, second] = await events("cases.commented")
-    assert first.payload["comment_id"] == str(internal.id)
+    assert first.payload["commentId"] == str(internal.id)
     assert "body" not in first.payload
     assert audience(second) == {net.ids["BANCO_ANDINO"], net.ids["RETAIL_SUR"]}
     [record, _] = await audits("cases.commented")

@@ -14,6 +14,7 @@ from domain.cases.connectors import ConnectorChanges
 from domain.cases.models import ConnectorAuth, PartnerConnector
 from domain.shared.audit import AuditRecord
 from domain.shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.models import table_of
 from domain.shared.outbox import OutboxEvent
 from domain.shared.principal import Role
@@ -111,11 +112,11 @@ async def test_a_connector_is_created_and_read_without_its_secrets(net: Network)
     assert audit.after is not None
     assert audit.after["signing_secret_fingerprint"] == view.signing_secret_fingerprint
     assert event.payload == {
-        "partner_id": str(partner),
-        "connector_id": str(view.id),
+        "partnerId": gid("Partner", partner),
+        "connectorId": str(view.id),
         "version": 1,
         "enabled": True,
-        "change": "created",
+        "change": "CREATED",
     }
     assert str(partner) in event.audience
 
@@ -175,7 +176,7 @@ async def test_enable_and_disable(net: Network) -> None:
             .scalars()
             .all()
         )
-    assert [e.payload["change"] for e in events] == ["created", "disabled"]
+    assert [e.payload["change"] for e in events] == ["CREATED", "DISABLED"]
 
 
 async def test_versions_guard_concurrent_changes(net: Network) -> None:

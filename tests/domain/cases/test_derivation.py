@@ -14,6 +14,7 @@ from domain.cases.errors import CaseNotFound
 from domain.cases.models import Case, CasePartnerStatus
 from domain.partners.models import Partner
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from tests.domain.cases.conftest import (
     Network,
     audience,
@@ -47,7 +48,7 @@ async def test_derive_then_accept(net: Network) -> None:
     assert (case.pending_derivation_to, case.handling_partner_id, case.version) == (sur, andino, 2)
     [event] = await events("cases.derived")
     assert audience(event) == {andino, sur}
-    assert event.payload["to_partner_id"] == str(sur)
+    assert event.payload["toPartnerId"] == gid("Partner", sur)
     # The target sees it in its own view before answering, but cannot work it yet.
     assert case.id in await ids_in(scopes.CaseView.OWN, net.agent("RETAIL_SUR"))
     await refused(
@@ -70,9 +71,9 @@ async def test_derive_then_accept(net: Network) -> None:
     assert case.pending_derivation_reason is None
     [event] = await events("cases.derivation_accepted")
     assert audience(event) == {andino, sur}
-    assert (event.payload["from_partner_id"], event.payload["to_partner_id"]) == (
-        str(andino),
-        str(sur),
+    assert (event.payload["fromPartnerId"], event.payload["toPartnerId"]) == (
+        gid("Partner", andino),
+        gid("Partner", sur),
     )
     entry = (await timeline(case.id))[-1]
     assert (entry.kind, entry.note, entry.visibility) == (

@@ -16,6 +16,7 @@ from domain.cases import service, typologies
 from domain.cases.models import CasePartnerStatus, CaseTypology
 from domain.partners.models import Partner
 from domain.shared.errors import Forbidden, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.money import Money
 from domain.shared.principal import ROLE_SCOPES, Principal, Role, Scope
 from tests.domain.cases.conftest import (
@@ -46,10 +47,11 @@ async def test_open_writes_case_timeline_audit_and_event(net: Network) -> None:
     [audit] = await audits("cases.opened")
     assert audit.entity_id == str(case.id) and audit.partner_id == net.ids["BANCO_ANDINO"]
     [event] = await events("cases.opened")
-    assert event.key == str(case.id)
+    assert event.key == gid("Case", case.id)
     assert event.audience == f",{net.ids['BANCO_ANDINO']},"
     assert event.payload["reference"] == case.reference
-    assert "description" not in event.payload and "card_last4" not in event.payload
+    assert event.payload["caseId"] == gid("Case", case.id)
+    assert "description" not in event.payload and "cardLast4" not in event.payload
     async with read_session() as session:
         row = await session.get(CasePartnerStatus, (case.id, net.ids["BANCO_ANDINO"]))
     assert row is not None and row.external_ref == "BA-778812"

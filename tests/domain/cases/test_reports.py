@@ -73,8 +73,8 @@ async def test_the_handler_platform_moves_the_case(net: Network, mappings: None)
     assert (row.partner_status_code, row.last_external_version) == ("en_proceso", 10)
     assert row.reported_occurred_at == WHEN
     [event] = await events("cases.status_changed")
-    assert event.payload["source"] == "partner_report"
-    assert event.payload["partner_status"] == "en_proceso"
+    assert event.payload["source"] == "PARTNER_REPORT"
+    assert event.payload["partnerStatus"] == "en_proceso"
     entry = (await timeline(case.id))[-1]
     assert entry.kind == "STATUS_CHANGED" and entry.actor_subject == system.subject
 
@@ -90,7 +90,7 @@ async def test_the_handler_platform_moves_the_case(net: Network, mappings: None)
     case = await load(case.id)
     assert (case.status, case.resolution_code) == ("RESOLVED", "PARTNER_REPORTED")
     assert case.resolution_note is not None and "RESUELTO" in case.resolution_note
-    assert (await events("cases.resolved"))[0].payload["source"] == "partner_report"
+    assert (await events("cases.resolved"))[0].payload["source"] == "PARTNER_REPORT"
 
     # ... and reopens it within the window.
     result = await report(system, case, "EN_PROCESO", 12)
@@ -107,7 +107,7 @@ async def test_a_status_matching_the_case_is_recorded(net: Network, mappings: No
     row = await partner_row(case.id, net.ids["BANCO_ANDINO"])
     assert (row.partner_status_code, row.last_external_version) == ("INGRESADO", 1)
     [event] = await events("cases.partner_status_reported")
-    assert event.payload["partner_status"] == "INGRESADO"
+    assert event.payload["partnerStatus"] == "INGRESADO"
 
 
 async def test_another_involved_partner_records_its_own_status(
@@ -146,7 +146,7 @@ async def test_an_impossible_move_is_refused_and_kept_for_review(
     entry = (await timeline(case.id))[-1]
     assert (entry.kind, entry.visibility) == ("PARTNER_REPORT_REFUSED", "INTERNAL")
     [event] = await events("cases.partner_report_refused")
-    assert event.payload["review_id"] == str(review.id)
+    assert event.payload["reviewId"] == str(review.id)
     # The partner's version did not advance: a corrected report with the same number works.
     assert (await partner_row(case.id, net.ids["BANCO_ANDINO"])).last_external_version is None
     # A retry of the refused report does not pile up reviews.

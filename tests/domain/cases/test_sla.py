@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from app.db import transaction
 from domain.cases import service, sla
 from domain.cases.models import Case, SlaState
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.principal import SYSTEM
 from domain.shared.time import utcnow
 from tests.domain.cases.conftest import Network, audits, events, load, open_case, timeline
@@ -157,10 +158,11 @@ async def test_sweep_flags_once_and_escalates_breaches(net: Network, mappings: N
     assert entry.after is not None and entry.after["escalated_to"] == str(net.ids["BANCO_ANDINO"])
     assert entry.actor_subject == SYSTEM.subject and entry.seq == 2
     [breach_event] = await events("cases.sla_breached")
-    assert breach_event.payload["case_id"] == str(breached.id)
-    assert breach_event.payload["escalated_to"] == str(net.ids["BANCO_ANDINO"])
+    assert breach_event.payload["caseId"] == gid("Case", breached.id)
+    assert breach_event.payload["escalatedTo"] == gid("Partner", net.ids["BANCO_ANDINO"])
     assert breach_event.audience == f",{net.ids['BANCO_ANDINO']},"
-    assert [e.payload["case_id"] for e in await events("cases.sla_at_risk")] == [str(at_risk.id)]
+    at_risk_events = await events("cases.sla_at_risk")
+    assert [e.payload["caseId"] for e in at_risk_events] == [gid("Case", at_risk.id)]
     assert len(await audits("cases.sla_breached")) == 1
 
     # Running again flags nothing twice.

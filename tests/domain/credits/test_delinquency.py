@@ -82,7 +82,7 @@ async def test_the_daily_run_moves_credits_in_and_out_and_is_idempotent(agent, m
         78_849, 35, LateInterestPolicy(Decimal("0.30"), Decimal("0.50"))
     )
     (event,) = await events("credits.delinquent")
-    assert event.payload["days_past_due"] == 35 and event.payload["aging_bucket"] == "31-60"
+    assert event.payload["daysPastDue"] == 35 and event.payload["agingBucket"] == "DAYS_31_60"
     async with transaction() as session:
         again = await delinquency.run_delinquency(session, as_of=later)
     assert again.became_delinquent == [] and again.allocations_changed == 0
@@ -110,7 +110,8 @@ async def test_a_credit_balance_is_applied_by_the_run_when_an_installment_falls_
     assert run.allocations_changed == 1 and run.became_delinquent == []
     stored = await reload(credit.id)
     (applied,) = await events("credits.balance_applied")
-    assert applied.payload["amount"] == 88_849 and applied.payload["version"] == stored.version
+    assert applied.payload["amount"] == {"amount": "88849", "currency": "CLP"}
+    assert applied.payload["version"] == stored.version
     assert stored.version == version + 1
     assert stored.credit_balance == 100_000 - 88_849 and stored.status == CreditStatus.ACTIVE
     first = next(i for i in await rows_of(Installment, credit_id=credit.id) if i.number == 1)

@@ -15,6 +15,7 @@ from domain.credits.models import Allocation, Installment, Payment, Refund
 from domain.credits.states import CreditStatus, PaymentStatus
 from domain.shared.audit import AuditRecord
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.money import Money
 from domain.shared.principal import Role
 from domain.shared.time import utcnow
@@ -114,8 +115,9 @@ async def test_an_on_time_payment_is_allocated_and_recorded(agent, make_credit, 
     topics = [e.topic for e in await events()]
     assert "credits.delinquent" in topics and "credits.cured" in topics
     (received,) = await events("payments.received")
-    assert received.payload["payment_id"] == str(payment.id)
-    assert received.payload["amount"] == 100_000 and received.audience == f",{lender},"
+    assert received.payload["paymentId"] == gid("Payment", payment.id)
+    assert received.payload["amount"] == {"amount": "100000", "currency": "CLP"}
+    assert received.audience == f",{lender},"
     (record,) = await rows_of(
         AuditRecord, action="payments.received", entity_id=str(payment.id)
     )  # the demo credits of the seed have records of their own
@@ -307,7 +309,8 @@ async def test_an_overpayment_is_kept_then_applied_or_refunded(agent, make_credi
     (stored,) = await rows_of(Payment, id=payment.id)
     assert (stored.held_amount, stored.refunded_amount) == (100_000, 20_000)
     (event,) = await events("credits.balance_refunded")
-    assert event.payload["amount"] == 20_000 and event.payload["credit_balance"] == 100_000
+    assert event.payload["amount"] == {"amount": "20000", "currency": "CLP"}
+    assert event.payload["creditBalance"] == {"amount": "100000", "currency": "CLP"}
     # a refund cannot be undone by reversing the payment it came from
     with pytest.raises(Conflict):
         async with transaction() as session:

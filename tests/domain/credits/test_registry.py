@@ -17,6 +17,8 @@ from domain.credits.models import CreditSchedule, Installment, Payment
 from domain.credits.states import CreditStatus, InstallmentStatus, can_transition
 from domain.shared.audit import AuditRecord
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
+from domain.shared.event_schemas import money
 from domain.shared.money import Money
 from domain.shared.principal import Role
 
@@ -68,10 +70,10 @@ async def test_create_registers_an_approved_credit_with_its_planned_schedule(
     (header,) = await rows_of(CreditSchedule, credit_id=credit.id)
     assert header.reason == "ORIGINAL" and header.opening_fee == 20_000
     (event,) = await events("credits.created")
-    assert event.payload["credit_id"] == str(credit.id)
-    assert event.payload["principal"] == 1_000_000
+    assert event.payload["creditId"] == gid("Credit", credit.id)
+    assert event.payload["principal"] == {"amount": "1000000", "currency": "CLP"}
     assert event.audience == f",{lender},"
-    assert "national_id" not in str(event.payload) and "given_names" not in str(event.payload)
+    assert "nationalId" not in str(event.payload) and "givenNames" not in str(event.payload)
     (record,) = await rows_of(
         AuditRecord, action="credits.created", entity_id=str(credit.id)
     )  # the demo credits of the seed have records of their own
@@ -180,7 +182,7 @@ async def test_disburse_rebuilds_the_schedule_on_the_actual_date(agent, make_cre
     (header,) = await rows_of(CreditSchedule, credit_id=credit.id)
     assert header.start_date == day
     (event,) = await events("credits.disbursed")
-    assert event.payload["net_disbursed"] == 1_000_000
+    assert event.payload["netDisbursed"] == money(1_000_000, "CLP")
     with pytest.raises(InvalidTransition):
         async with transaction() as session:
             await service.disburse_credit(
@@ -262,8 +264,8 @@ async def test_write_off_is_for_supervisors(agent, supervisor, make_credit):
         )
     assert gone.status == CreditStatus.WRITTEN_OFF
     (event,) = await events("credits.written_off")
-    assert event.payload["outstanding_principal"] == 1_000_000
-    assert event.payload["days_past_due"] > 60
+    assert event.payload["outstandingPrincipal"] == money(1_000_000, "CLP")
+    assert event.payload["daysPastDue"] > 60
     with pytest.raises(ValidationFailed) as info:
         async with transaction() as session:
             await payments.register_payment(
@@ -353,7 +355,8 @@ async def test_restructure_builds_a_new_schedule_from_the_outstanding_balance(
     assert sum(r.principal for r in fresh) == new.principal
     assert restructured.outstanding_principal == new.principal
     (event,) = await events("credits.restructured")
-    assert event.payload["schedule_no"] == 2 and event.payload["principal"] == new.principal
+    assert event.payload["scheduleNo"] == 2
+    assert event.payload["principal"] == money(new.principal, "CLP")
     # the old schedule is frozen: no payment before the restructure, no reversal of one
     before = await db_state()
     with pytest.raises(ValidationFailed) as info:

@@ -61,8 +61,8 @@ async def test_load_inserts_corrects_and_audits(db, admin, agent):
     assert event.payload == {
         "inserted": 2,
         "updated": 0,
-        "first_day": "2026-11-01",
-        "last_day": "2026-11-02",
+        "firstDay": "2026-11-01",
+        "lastDay": "2026-11-02",
     }
     async with transaction() as session:
         second = await uf.load_uf_csv(

@@ -19,6 +19,7 @@ from domain.investors.models import CreditFunding
 from domain.partners.models import Partner
 from domain.shared import outbox
 from domain.shared.errors import Forbidden, NotFound, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.principal import Role
 from domain.shared.time import utcnow
 from tests.conftest import IS_POSTGRES
@@ -82,10 +83,10 @@ async def test_fund_approved_credit_from_the_start(db: Database, world: World) -
             .scalars()
             .all()
         )
-    events = [e for e in events if e.payload["credit_id"] == str(credit.id)]  # not the seed's
+    events = [e for e in events if e.payload["creditId"] == gid("Credit", credit.id)]  # not seed's
     assert len(events) == 2
-    assert events[0].payload["share_ppm"] == 250_000
-    assert events[0].payload["credit_id"] == str(credit.id)
+    assert events[0].payload["share"] == "0.25"
+    assert events[0].payload["creditId"] == gid("Credit", credit.id)
     assert str(world.lender_id) in events[0].audience
     # Full: nothing more fits, not even one ppm.
     c = await make_investor()

@@ -15,6 +15,7 @@ from domain.investors.rules import BankAccount, clabe_check_digit
 from domain.shared import outbox
 from domain.shared.audit import AuditRecord
 from domain.shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from domain.shared.event_schemas import global_id as gid
 from domain.shared.principal import Role
 from tests.domain.investors.conftest import (
     ADMIN,
@@ -57,7 +58,9 @@ async def test_create_normalises_and_records(db: Database) -> None:
     async with read_session() as session:
         event = (
             await session.execute(
-                sa.select(outbox.OutboxEvent).where(outbox.OutboxEvent.key == str(investor.id))  # type: ignore[arg-type]
+                sa.select(outbox.OutboxEvent).where(
+                    outbox.OutboxEvent.key == gid("Investor", investor.id)  # type: ignore[arg-type]
+                )
             )
         ).scalar_one()
     assert event.topic == "investors.created"
@@ -208,7 +211,7 @@ async def test_kyc_transitions(db: Database) -> None:
             (
                 await session.execute(
                     sa.select(outbox.OutboxEvent.topic).where(  # type: ignore[call-overload]
-                        outbox.OutboxEvent.key == str(investor.id)  # type: ignore[arg-type]
+                        outbox.OutboxEvent.key == gid("Investor", investor.id)  # type: ignore[arg-type]
                     )
                 )
             )

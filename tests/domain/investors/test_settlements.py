@@ -23,6 +23,8 @@ from domain.shared.errors import (
     NotFound,
     ValidationFailed,
 )
+from domain.shared.event_schemas import global_id as gid
+from domain.shared.event_schemas import money
 from domain.shared.models import table_of
 from domain.shared.principal import Role
 from domain.shared.time import utcnow
@@ -159,10 +161,10 @@ async def test_run_statements_lines_idempotent(
             .scalars()
             .all()
         )
-    ours = {str(first.id), str(second.id)}  # the demo data has a run of its own
-    events = [e for e in events if e.payload["run_id"] in ours]
-    assert [e.payload["run_id"] for e in events] == [str(first.id), str(second.id)]
-    assert events[0].payload["statement_count"] == 2
+    ours = [gid("SettlementRun", first.id), gid("SettlementRun", second.id)]
+    events = [e for e in events if e.payload["runId"] in ours]  # the demo data has its own run
+    assert [e.payload["runId"] for e in events] == ours
+    assert events[0].payload["statementCount"] == 2
 
 
 @pytest.mark.parametrize(
@@ -287,7 +289,7 @@ async def test_mark_paid(
                 sa.select(outbox.OutboxEvent).where(outbox.OutboxEvent.topic == "settlements.paid")  # type: ignore[arg-type]
             )
         ).scalar_one()
-        assert event.payload["amount"] == statement.total
+        assert event.payload["total"] == money(statement.total, statement.currency)
         # who sees what
         mine = await settlements.investor_statements(
             session, principal=investor_principal(a), investor_id=a, limit=10

@@ -1,0 +1,29 @@
+"""Every outbox topic Trama writes, with its payload's schema (one place to look them up).
+
+Each domain describes its own topics in its ``events.py``; a topic written anywhere must be
+described here (the suite checks every event it produces against this catalog), and the
+AsyncAPI document partners read (``GET /asyncapi.json``) is built from it.
+"""
+
+from __future__ import annotations
+
+from domain.cases import events as cases
+from domain.credits import events as credits
+from domain.customers import events as customers
+from domain.investors import events as investors
+from domain.shared.event_schemas import COMPONENTS, EventSpec, Schema, catalog
+
+__all__ = ["COMPONENTS", "TOPICS", "spec_for"]
+
+#: Topic → its spec, sorted by topic.
+TOPICS: dict[str, EventSpec] = catalog(
+    customers.EVENTS, cases.EVENTS, credits.EVENTS, investors.EVENTS
+)
+
+
+def spec_for(topic: str) -> EventSpec | None:
+    return TOPICS.get(topic)
+
+
+def payload_schema(topic: str) -> Schema:
+    return TOPICS[topic].payload
