@@ -173,6 +173,8 @@ def create_app(
                 await close_database()
             if runtime.rate_limiter is not None:
                 await runtime.rate_limiter.close()
+            if runtime.attachments is not None:
+                await runtime.attachments.checks.close()
 
     routes = [
         Route("/", index),

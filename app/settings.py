@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     attachment_link_ttl: Annotated[int, Field(ge=10, le=3600)] = 300
     #: HMAC key of download links (at least 32 characters); unset: generated under var/keys.
     attachment_link_secret: Annotated[SecretStr | None, Field(min_length=32)] = None
+    #: Most bytes the parts of a Word or Excel file may unpack to, in all (default 50 MiB).
+    attachment_max_unzipped_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
+    #: Largest unpacked-to-packed ratio of a part of a Word or Excel file (a zip bomb's is
+    #: in the thousands).
+    attachment_max_zip_ratio: Annotated[int, Field(ge=1)] = 100
+    #: Worker processes that check uploaded files (type, card numbers), at most.
+    attachment_check_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    #: Checks that may wait for a worker; one more is refused with RATE_LIMITED.
+    attachment_check_queue: Annotated[int, Field(ge=0, le=1000)] = 8
+    #: Seconds a file's check may take before it is stopped and the file refused.
+    attachment_check_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     #: S3-compatible store (TRAMA_ATTACHMENTS_STORE=s3). No endpoint: AWS S3. No keys:
     #: boto3's usual credential chain (environment, instance role…).
     s3_endpoint_url: str | None = None

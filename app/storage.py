@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from app.file_checks import CheckPool
 from app.settings import Settings
+from domain.cases.attachment_rules import ScanLimits
 from domain.cases.attachments import FileStore, StoredFileMissing
 from domain.shared.principal import Principal
 
@@ -256,6 +258,8 @@ class Attachments:
     store: FileStore
     signer: LinkSigner
     max_bytes: int
+    #: Where uploaded files are checked (a bounded pool of processes, with a time limit).
+    checks: CheckPool
 
 
 def build_store(settings: Settings) -> FileStore:
@@ -285,4 +289,18 @@ def build_attachments(settings: Settings, *, store: FileStore | None = None) -> 
         store=store or build_store(settings),
         signer=LinkSigner(secret, ttl=settings.attachment_link_ttl),
         max_bytes=settings.attachment_max_bytes,
+        checks=build_check_pool(settings),
+    )
+
+
+def build_check_pool(settings: Settings) -> CheckPool:
+    return CheckPool(
+        workers=settings.attachment_check_workers,
+        queue=settings.attachment_check_queue,
+        timeout=settings.attachment_check_timeout,
+        max_bytes=settings.attachment_max_bytes,
+        limits=ScanLimits(
+            max_unzipped_bytes=settings.attachment_max_unzipped_bytes,
+            max_ratio=settings.attachment_max_zip_ratio,
+        ),
     )

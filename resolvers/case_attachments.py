@@ -9,17 +9,18 @@ file is removed again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from app.db import read_session
+from app.file_checks import ChecksBusy
 from app.hosts import public_base
 from domain.cases import attachments, scopes
 from domain.cases.attachments import AttachmentView
@@ -88,16 +89,19 @@ async def attach_case_file(
         scopes.ensure_can_write(principal)  # before any argument is judged
         key = require_node_id(case_id, "Case", "caseId")
         content, name, declared = await _read_upload(file, services.max_bytes)
-        # Sniffing and the card-number search are CPU work: off the event loop, and
+        # Sniffing and the card-number search are CPU work on a stranger's bytes: in the
+        # bounded pool of worker processes, with a time limit (app/file_checks.py), and
         # before the transaction so no lock waits for them.
-        checked = await asyncio.to_thread(
-            attachments.check_file,
-            content,
-            file_name=name,
-            declared_type=declared,
-            max_bytes=services.max_bytes,
-        )
-        return key, checked
+        try:
+            inspected = await services.checks.inspect(
+                content, file_name=name, declared_type=declared
+            )
+        except ChecksBusy as exc:
+            raise GraphQLError(
+                f"too many files are being checked: send it again in {exc.retry_after} s",
+                extensions={"code": "RATE_LIMITED", "retryAfter": exc.retry_after},
+            ) from None
+        return key, attachments.CheckedFile(content=content, inspected=inspected)
 
     async def work(session: AsyncSession) -> AttachCaseFileSuccess:
         result = await attachments.attach_file(

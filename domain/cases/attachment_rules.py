@@ -324,9 +324,13 @@ def _pan_in_office(
             strings = _shared_strings(_read_part(archive, shared, file_type))
         for info in parts:
             xml = _read_part(archive, info, file_type)
-            if _WORKSHEET.match(info.filename) and strings:
-                xml = _with_shared_strings(xml, strings)
-            text = _xml_text(xml, fields=bool(_FIELDS_PART.match(info.filename)))
+            if info is shared:
+                # each string on its own (the worksheets show them in their cells)
+                text = html.unescape("\x00".join(strings))
+            else:
+                if _WORKSHEET.match(info.filename) and strings:
+                    xml = _with_shared_strings(xml, strings)
+                text = _xml_text(xml, fields=bool(_FIELDS_PART.match(info.filename)))
             # the text as read, then the XML itself: attribute values (sheet names,
             # hyperlink targets) are not text but are kept in the file all the same
             found = pan.first_pan(text) or pan.first_pan(xml)
