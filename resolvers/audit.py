@@ -9,7 +9,7 @@ from domain.shared import audit
 from domain.shared.ids import parse_uuid
 from domain.shared.pagination import clamp_page_size
 from resolvers.context import principal_of
-from resolvers.pagination import to_connection
+from resolvers.pagination import selects, to_connection
 from schema.audit import AuditRecord, AuditRecordConnection
 
 
@@ -36,6 +36,11 @@ async def audit_trail(
     )
     async with read_session() as session:
         page = await audit.trail(
-            session, principal=principal, entity_id=_entity_key(entity_id), limit=limit, after=after
+            session,
+            principal=principal,
+            entity_id=_entity_key(entity_id),
+            limit=limit,
+            after=after,
+            with_total=selects(info, "totalCount"),
         )
     return to_connection(page, AuditRecord.from_model)

@@ -169,6 +169,34 @@ async def test_trail_is_oldest_first_and_pages(gql, admin, history):
     ]
 
 
+async def test_trail_counts_its_records_when_asked(gql, admin, history, sql_counter):
+    query = """
+    query Count($entityId: ID!, $first: Int, $after: String) {
+      auditTrail(entityId: $entityId, first: $first, after: $after) {
+        totalCount
+        edges { node { seq } }
+        pageInfo { endCursor }
+      }
+    }
+    """
+    key = gid("Customer", history)
+    body = await gql(query, {"entityId": key, "first": 2}, token=admin)
+    assert "errors" not in body, body
+    page = body["data"]["auditTrail"]
+    assert page["totalCount"] == 3  # every record of the entity, not only this page
+    assert len(page["edges"]) == 2
+    after = page["pageInfo"]["endCursor"]
+    rest = await gql(query, {"entityId": key, "first": 2, "after": after}, token=admin)
+    assert rest["data"]["auditTrail"]["totalCount"] == 3
+    empty = await gql(query, {"entityId": gid("Customer", uuid.uuid4())}, token=admin)
+    assert empty["data"]["auditTrail"]["totalCount"] == 0
+
+    # Counted only when selected.
+    sql_counter.reset()
+    await gql(TRAIL, {"entityId": key}, token=admin)
+    assert not [s for s in sql_counter.statements if "count(" in s.lower()]
+
+
 async def test_trail_of_unknown_entity_is_empty(gql, admin):
     body = await gql(TRAIL, {"entityId": gid("Customer", uuid.uuid4())}, token=admin)
     assert body["data"]["auditTrail"]["edges"] == []
