@@ -13,6 +13,7 @@ from app.ratelimit import CallerLimiter, build_limiter
 from app.settings import Settings
 from app.storage import Attachments, build_attachments
 from schema import TramaSchema, create_schema
+from schema.cost import CostPolicy
 
 
 @dataclass
@@ -40,6 +41,13 @@ def build_runtime(settings: Settings) -> Runtime:
         max_tokens=settings.max_tokens,
         max_aliases=settings.max_aliases,
         introspection=settings.introspection_enabled,
+        cost=CostPolicy(
+            limit=settings.query_cost_limit,
+            role_limits=settings.query_cost_limits,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+        ),
+        router_clients=frozenset(settings.federation_router_clients),
     )
     runtime = Runtime(
         settings=settings,

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     public_rate_limit: str = "60/minute"
     #: The same budget for authenticated callers, counted per subject.
     authenticated_rate_limit: str = "600/minute"
+    #: Highest cost of one operation (README, "Query cost"): refused before it runs above it.
+    query_cost_limit: Annotated[int, Field(ge=1)] = 50_000
+    #: Limits per role, JSON: {"admin": 200000, "anonymous": 5000}. A caller gets the highest
+    #: of its roles' limits; with none listed, TRAMA_QUERY_COST_LIMIT.
+    query_cost_limits: Annotated[dict[str, int], NoDecode] = {}
+    #: Client ids of the federation router's credentials: when introspection is off (the
+    #: production default) only they may read `_service { sdl }`.
+    federation_router_clients: Annotated[list[str], NoDecode] = []
 
     # events and workers
     #: Days relayed events are kept as the log partners replay from.
@@ -223,6 +231,33 @@ class Settings(BaseSettings):
         from app.ratelimit import Rate
 
         Rate.parse(value)  # a ValueError names the accepted forms
+        return value
+
+    @field_validator("query_cost_limits", mode="before")
+    @classmethod
+    def _parse_cost_limits(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("query_cost_limits")
+    @classmethod
+    def _check_cost_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        from domain.shared.principal import Role
+
+        known = {r.value for r in Role} | {"anonymous"}
+        for role, limit in value.items():
+            if role not in known:
+                raise ValueError(f"{role!r} is not a role (one of {', '.join(sorted(known))})")
+            if limit < 1:
+                raise ValueError(f"the limit of {role!r} must be at least 1")
+        return value
+
+    @field_validator("federation_router_clients", mode="before")
+    @classmethod
+    def _parse_router_clients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
     # derived ---------------------------------------------------------------------------

@@ -3,21 +3,36 @@
 The client authenticates in ``connection_init``: ``{"Authorization": "Bearer <token>"}``
 (``authorization`` or ``token`` are accepted too). Without a valid token the connection is
 closed with 4403 and a reason that says why.
+
+A client may go at any moment: a send that finds it gone ends its operation quietly (it is
+not our failure, and is logged at DEBUG), whichever protocol it spoke. Reaching
+TRAMA_MAX_SUBSCRIPTIONS_PER_CONNECTION is answered with an error coded ``BAD_REQUEST``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.websockets import WebSocket
+from starlette.websockets import WebSocketDisconnected as StarletteClosed
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UnsetType
 
 from app.auth.tokens import TokenError
@@ -26,8 +41,19 @@ from domain.shared.context import request_id_var
 from resolvers.context import Context
 from resolvers.loaders import Loaders
 
+log = logging.getLogger("trama.ws")
+
 
 class _Adapter(ASGIWebSocketAdapter):
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        # Strawberry turns Starlette's WebSocketDisconnect into its own WebSocketDisconnected;
+        # a send after the connection was closed (Starlette's RuntimeError) or on a dead
+        # socket means the same thing: the client is gone.
+        try:
+            await super().send_json(message)
+        except (StarletteClosed, OSError) as exc:
+            raise WebSocketDisconnected from exc
+
     async def close(self, code: int, reason: str) -> None:
         # Say why a connection was refused instead of a bare "Forbidden".
         detail = getattr(self.ws.state, "close_reason", None)
@@ -40,8 +66,72 @@ class WSContext(Context):
     connection_params: dict[str, Any] | None = None
 
 
+def _limit_error(limit: int) -> GraphQLError:
+    return GraphQLError(
+        f"at most {limit} operations at once on one connection: complete one first, or open "
+        "another connection",
+        extensions={"code": "BAD_REQUEST"},
+    )
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = _limit_error(limit)
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        if isinstance(error, WebSocketDisconnected):
+            log.debug("client gone while an operation was sending to it")
+            return
+        await super().handle_task_exception(error)
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    async def handle_start(self, message: StartMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and len(self.tasks) >= limit
+        ):
+            error = _limit_error(limit)
+            await self.send_message(
+                {"type": "error", "id": message["id"], "payload": error.formatted}
+            )
+            return
+        await super().handle_start(message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        except WebSocketDisconnected:
+            # Left unhandled, the task would end with it and asyncio would log "Task
+            # exception was never retrieved" with a stack trace.
+            log.debug("client gone while an operation was sending to it")
+
+
 class GraphQLWebSocket(GraphQL):
     websocket_adapter_class = _Adapter
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings

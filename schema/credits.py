@@ -256,7 +256,8 @@ class CreditSimulation:
 @strawberry.type(description="The same credit under every scheme, side by side.")
 class CreditSchemeComparison:
     simulations: list[CreditSimulation] = strawberry.field(
-        description="One per scheme: FRENCH, GERMAN, BULLET."
+        description="One per scheme: FRENCH, GERMAN, BULLET.",
+        metadata={"cost_items": 3},  # schema/cost.py: always three, whatever the data
     )
 
 
