@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, col
 
+from domain.shared import pan
 from domain.shared.context import current_request_id
 from domain.shared.errors import Forbidden, ValidationFailed
 from domain.shared.ids import uuid7
@@ -37,6 +39,8 @@ GENESIS = "0" * 64
 _PENDING_KEY = "trama.audit.pending"
 _CURSOR_TAG = "audit.v1"
 _LOCK_KEY = 0x7472616D61  # "trama" — advisory lock id for the audit chain
+
+log = logging.getLogger("trama.audit")
 
 
 class AuditRecord(SQLModel, table=True):
@@ -110,23 +114,59 @@ def record(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
 ) -> None:
-    """Queue an audit record on the session; it is chained and written at commit."""
-    pending: list[_Pending] = session.info.setdefault(_PENDING_KEY, [])
-    pending.append(
-        _Pending(
-            id=uuid7(),
-            occurred_at=utcnow(),
-            actor=principal.subject,
-            actor_kind=principal.kind,
-            partner_id=principal.partner_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            before=jsonable(dict(before)) if before is not None else None,
-            after=jsonable(dict(after)) if after is not None else None,
-            request_id=current_request_id(),
-        )
+    """Queue an audit record on the session; it is chained and written at commit.
+
+    No card number is ever kept (the trail is forever): every text of the record is
+    searched and a card number found is kept as its last four digits (``****1111``), with
+    a warning naming where it was — an input path that let it in is a bug to fix."""
+    found: list[str] = []
+    record_ = _Pending(
+        id=uuid7(),
+        occurred_at=utcnow(),
+        actor=_no_card_numbers(principal.subject, "actor", found),
+        actor_kind=principal.kind,
+        partner_id=principal.partner_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=_no_card_numbers(str(entity_id), "entity_id", found),
+        before=(
+            _no_card_numbers(jsonable(dict(before)), "before", found)
+            if before is not None
+            else None
+        ),
+        after=(
+            _no_card_numbers(jsonable(dict(after)), "after", found) if after is not None else None
+        ),
+        request_id=_no_card_numbers(current_request_id(), "request_id", found),
     )
+    if found:
+        log.warning(
+            "a card number reached the audit trail (%s %s, in %s): kept as its last four digits",
+            entity_type,
+            action,
+            ", ".join(found),
+        )
+    pending: list[_Pending] = session.info.setdefault(_PENDING_KEY, [])
+    pending.append(record_)
+
+
+def _no_card_numbers(value: Any, where: str, found: list[str]) -> Any:
+    """``value`` (plain JSON) with every card number in its texts (keys too) redacted to
+    its last four digits; ``found`` gets where each was."""
+    if isinstance(value, str):
+        if pan.contains_pan(value):
+            found.append(where)
+            return pan.redact(value)
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            clean = _no_card_numbers(key, f"{where} key", found)
+            out[clean] = _no_card_numbers(item, f"{where}.{clean}", found)
+        return out
+    if isinstance(value, list):
+        return [_no_card_numbers(item, f"{where}[{i}]", found) for i, item in enumerate(value)]
+    return value
 
 
 def has_pending(session: AsyncSession) -> bool:

@@ -28,16 +28,15 @@ The span may be preceded or followed by other groups of its chain (``cuota 3 411
 1111 123``: a CVV, an expiry). Other layouts are not card numbers, so amounts
 (``1.234.567,89``), dates (``21/11/2026``), RUTs (``12.345.678-5``), phone numbers
 (``+56 9 1234 5678``), rows of numeric columns in a CSV, and lists of them are not read as
-one. A number is bounded by non-digits: an unbroken run of more than 19 digits (a 22-digit
-CBU) is not searched inside, except that a card number with its CVV or expiry written right
-after it (``4111111111111111123``, 20 digits at most) is found. An 18-digit number that is a
-valid Mexican CLABE is a CLABE, and a chain right after ``+`` starts with a phone number in
-international form.
+one. A number is bounded by non-digits: an unbroken run of more than 20 digits (a 22-digit
+CBU) is not searched inside, and a card number with its CVV or expiry written right after
+it (``4111111111111111123``) is found. A run of digits in a long hexadecimal string (a
+SHA-256) is part of that string. An 18-digit number that is a valid Mexican CLABE is a
+CLABE, and a number right after ``+`` is a phone number in international form.
 
-Cost: one pass of a compiled pattern without nested quantifiers (linear in the text) finds
-the chains; chains too short to hold 13 digits are skipped in C; the rest cost a bounded
-amount of work per digit group (a card number spans at most 19 digits). Memory does not
-grow with the length of a chain.
+Cost: one pass per layout of a compiled pattern without nested quantifiers (linear in the
+text), then a bounded amount of work per candidate; runs of four-digit groups are first
+filtered by their Luhn sums, a table lookup per group.
 """
 
 from __future__ import annotations
@@ -320,10 +319,38 @@ def _card(digits: str, text: str, start: int) -> str | None:
     return card_network(digits)
 
 
+_HEX_LETTERS = frozenset("abcdefABCDEF")
+_HEX = re.compile(r"[0-9A-Fa-f]{0,64}")
+_HEX_BEFORE = re.compile(r"[0-9A-Fa-f]{0,64}$")
+#: A run of digits in a hexadecimal string at least this long (a SHA-256, a UUID without
+#: its dashes, a key) is part of that string, not a card number.
+HEX_TOKEN_MIN = 32
+
+
+def _in_hex_token(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` lies in a long hexadecimal string (looking at most 64
+    characters each side: constant work per number)."""
+    if not (
+        (start and text[start - 1] in _HEX_LETTERS)
+        or (end < len(text) and text[end] in _HEX_LETTERS)
+    ):
+        return False
+    before = _HEX_BEFORE.search(text, max(0, start - 64), start)
+    after = _HEX.match(text, end)
+    size = (
+        (end - start)
+        + (len(before.group()) if before else 0)
+        + (len(after.group()) if after else 0)
+    )
+    return size >= HEX_TOKEN_MIN
+
+
 def _unbroken(text: str) -> Iterator[PanMatch]:
     for match in _UNBROKEN.finditer(text):
         digits = _ascii_digits(match.group())
         start, end = match.span()
+        if _in_hex_token(text, start, end):
+            continue
         # the number, or the number and its CVV (3 digits) or expiry (4) right after it
         for cut in (0, 3, 4) if len(digits) > PAN_MIN_DIGITS + 2 else (0,):
             network = _card(digits[: len(digits) - cut], text, start)

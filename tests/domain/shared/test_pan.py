@@ -118,6 +118,8 @@ DEVANAGARI = "".join(chr(0x0966 + int(d)) for d in "378282246310005")
         "4111-1111-1111-1111/123",
         "cuota 3 4111 1111 1111 1111",
         "PAN:4111111111111111.",
+        "visa4111111111111111",  # glued to a word (that is no hexadecimal string)
+        "ref abc4111111111111111",
         "n\u00b04111111111111111",
     ],
 )
@@ -192,6 +194,9 @@ LOOKALIKES = {
     "clabe of a unionpay-like bank": _clabe_that_passes_luhn("621"),
     "iban": "ES91 2100 0418 4502 0005 1332",
     "german iban": "DE89 3704 0044 0532 0130 00",
+    # hashes: a run of digits in a long hexadecimal string
+    "sha256": "e3b0c442" + "4111111111111111" + "9afbf4c8996fb92427ae41e4649b934ca495991b",
+    "uuid without dashes": "4111111111111111" + "abcdef0123456789",
     # numbers that are not card numbers
     "luhn fails": "4111 1111 1111 1112",
     "luhn passes, no network": "1234567812345670",
