@@ -115,7 +115,7 @@ async def attach_case_file(
         )
         if result.created:
             stored.append(result.attachment.storage_key)
-        view = attachments.view_for(principal, result.attachment)
+        view = await attachments.view_for(session, principal, result.attachment)
         return AttachCaseFileSuccess(
             attachment=to_type(info, principal, view),
             case_id=strawberry.ID(encode_node_id("Case", result.case_id)),

@@ -16,7 +16,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from app.db import read_session
-from domain.cases import batches
+from domain.cases import batches, scopes
 from domain.cases import bulk as bulk_domain
 from domain.cases import service as cases
 from domain.cases.batches import NestedPage
@@ -107,19 +107,39 @@ class CaseLoaders:
         )
         self.bulk_items: DataLoader[BulkItemsKey, Page[Any]] = DataLoader(load_fn=_bulk_items)
         self._visible: dict[Principal, DataLoader[uuid.UUID, Case | None]] = {}
+        self._pii_visible: dict[Principal, DataLoader[uuid.UUID, bool]] = {}
 
     def visible(self, principal: Principal) -> DataLoader[uuid.UUID, Case | None]:
-        """Cases by id among those ``principal`` may see (its widest view)."""
+        """Cases by id among those ``principal`` may see (its widest view). Whether each
+        one's personal data is shown comes in the same statement (:meth:`pii_visible`)."""
         loader = self._visible.get(principal)
         if loader is None:
 
             async def load(keys: list[uuid.UUID]) -> list[Case | None]:
                 async with read_session() as session:
-                    found = await cases.get_many(
+                    found = await cases.get_many_shown(
                         session, list(dict.fromkeys(keys)), principal=principal
                     )
-                return [found.get(k) for k in keys]
+                self.pii_visible(principal).prime_many(
+                    {key: shown for key, (_, shown) in found.items()}, force=True
+                )
+                return [found[k][0] if k in found else None for k in keys]
 
             loader = DataLoader(load_fn=load)
             self._visible[principal] = loader
+        return loader
+
+    def pii_visible(self, principal: Principal) -> DataLoader[uuid.UUID, bool]:
+        """Whether a case's personal data is shown to ``principal``
+        (``domain.cases.scopes.pii_visible``), for cases read through a checked path."""
+        loader = self._pii_visible.get(principal)
+        if loader is None:
+
+            async def load(keys: list[uuid.UUID]) -> list[bool]:
+                async with read_session() as session:
+                    shown = await scopes.pii_visible_cases(session, principal, keys)
+                return [k in shown for k in keys]
+
+            loader = DataLoader(load_fn=load)
+            self._pii_visible[principal] = loader
         return loader

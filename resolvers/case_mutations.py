@@ -18,6 +18,7 @@ from domain.cases import service as cases
 from domain.cases.homologation import MappingLine
 from domain.shared.errors import Problems, ValidationFailed
 from domain.shared.principal import Principal
+from resolvers.cases import present_in
 from resolvers.context import principal_of
 from resolvers.credits import money_from_input
 from resolvers.errors import mutate
@@ -63,9 +64,8 @@ def _writer(info: Info) -> Principal:
     return principal
 
 
-def _present(info: Info, principal: Principal, model: Any) -> Case:
-    info.context.loaders.cases.visible(principal).prime(model.id, model)
-    return Case.present(model, principal)
+async def _present(info: Info, session: AsyncSession, principal: Principal, model: Any) -> Case:
+    return await present_in(info, session, principal, model)
 
 
 async def open_case(info: Info, input: OpenCaseInput) -> OpenCasePayload:
@@ -99,7 +99,7 @@ async def open_case(info: Info, input: OpenCaseInput) -> OpenCasePayload:
             originating_partner_id=origin,
             external_ref=input.external_ref,
         )
-        return OpenCaseSuccess(case=_present(info, principal, model))
+        return OpenCaseSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(OpenCasePayload, work)
 
@@ -139,7 +139,7 @@ async def update_case(info: Info, input: UpdateCaseInput) -> UpdateCasePayload:
             expected_version=input.version,
             changes=_changes(input),
         )
-        return UpdateCaseSuccess(case=_present(info, principal, model))
+        return UpdateCaseSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(UpdateCasePayload, work)
 
@@ -155,7 +155,7 @@ async def transition_case(info: Info, input: TransitionCaseInput) -> TransitionC
             to_status=input.to_status,
             note=input.note,
         )
-        return TransitionCaseSuccess(case=_present(info, principal, model))
+        return TransitionCaseSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(TransitionCasePayload, work)
 
@@ -176,7 +176,7 @@ async def resolve_case(info: Info, input: ResolveCaseInput) -> ResolveCasePayloa
             note=input.note,
             amount_refunded=refund,
         )
-        return ResolveCaseSuccess(case=_present(info, principal, model))
+        return ResolveCaseSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(ResolveCasePayload, work)
 
@@ -194,7 +194,7 @@ async def add_case_comment(info: Info, input: AddCaseCommentInput) -> AddCaseCom
             visibility=input.visibility,
         )
         model = await cases.get_case(session, principal=principal, case_id=key)
-        shown = _present(info, principal, model)
+        shown = await _present(info, session, principal, model)
         return AddCaseCommentSuccess(
             comment=CaseComment.from_model(comment, shown.masked), case=shown
         )
@@ -215,7 +215,7 @@ async def derive_case(info: Info, input: DeriveCaseInput) -> DeriveCasePayload:
             to_partner_id=target,
             reason=input.reason,
         )
-        return DeriveCaseSuccess(case=_present(info, principal, model))
+        return DeriveCaseSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(DeriveCasePayload, work)
 
@@ -230,7 +230,7 @@ async def accept_derivation(info: Info, input: AcceptDerivationInput) -> AcceptD
             expected_version=input.version,
             note=input.note,
         )
-        return AcceptDerivationSuccess(case=_present(info, principal, model))
+        return AcceptDerivationSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(AcceptDerivationPayload, work)
 
@@ -245,7 +245,7 @@ async def reject_derivation(info: Info, input: RejectDerivationInput) -> RejectD
             expected_version=input.version,
             reason=input.reason,
         )
-        return RejectDerivationSuccess(case=_present(info, principal, model))
+        return RejectDerivationSuccess(case=await _present(info, session, principal, model))
 
     return await mutate(RejectDerivationPayload, work)
 

@@ -20,6 +20,7 @@ from domain.shared.ids import parse_uuid
 from domain.shared.netguard import AddressPolicy
 from domain.shared.pagination import clamp_page_size
 from domain.shared.principal import Principal
+from resolvers.cases import present_in
 from resolvers.context import principal_of
 from resolvers.errors import mutate, to_error_type
 from resolvers.ids import decode_node_id, require_node_id
@@ -46,7 +47,6 @@ from schema.case_sync import (
     case_global_id,
     partner_global_id,
 )
-from schema.cases import Case
 
 
 # --- connectors -------------------------------------------------------------------------
@@ -124,11 +124,10 @@ async def upsert_partner_connector(
 
 
 # --- inbound reports --------------------------------------------------------------------
-def _report_success(
-    info: Info, principal: Principal, result: ReportResult
+async def _report_success(
+    info: Info, session: Any, principal: Principal, result: ReportResult
 ) -> ReportPartnerCaseStatusSuccess:
     case = result.case
-    info.context.loaders.cases.visible(principal).prime(case.id, case)
     return ReportPartnerCaseStatusSuccess(
         outcome=PartnerReportOutcome(result.outcome.value),
         case_id=case_global_id(case.id),
@@ -136,7 +135,7 @@ def _report_success(
         case_status=CaseStatus(case.status),
         case_version=case.version,
         canonical_status=result.canonical_status,
-        case=Case.present(case, principal),
+        case=await present_in(info, session, principal, case),
     )
 
 
@@ -161,7 +160,7 @@ async def report_partner_case_status(
         if result.refused:
             assert result.error is not None
             return to_error_type(result.error)
-        return _report_success(info, principal, result)
+        return await _report_success(info, session, principal, result)
 
     return await mutate(ReportPartnerCaseStatusPayload, work)
 

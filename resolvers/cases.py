@@ -14,13 +14,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
 from app.db import read_session
 from domain.cases import homologation, scopes, search, typologies
 from domain.cases import service as cases
+from domain.cases.models import Case as CaseModel
+from domain.customers import service as customers
 from domain.shared.errors import NotFound, Problems
+from domain.shared.principal import Principal
 from resolvers.context import principal_of
 from resolvers.ids import decode_node_id
 from resolvers.pagination import selects
@@ -37,6 +41,20 @@ from schema.cases import Case, CaseStatus, CaseTypology, CaseView
 from schema.common import Edge
 
 
+async def present_in(
+    info: Info, session: AsyncSession, principal: Principal, model: CaseModel
+) -> Case:
+    """A case as the caller sees it, decided in ``session`` (a mutation's own transaction:
+    what holds once it commits, e.g. the partner that just opened a case is involved)."""
+    visible = await scopes.pii_visible_cases(session, principal, [model.id])
+    loaders = info.context.loaders
+    loaders.cases.visible(principal).prime(model.id, model, force=True)
+    loaders.cases.pii_visible(principal).prime(model.id, model.id in visible, force=True)
+    shown = await customers.read_customers(session, principal=principal, ids=[model.customer_id])
+    loaders.prime_customers(principal, shown.values())
+    return Case.from_model(model, principal=principal, masked=model.id not in visible)
+
+
 async def case(info: Info, id: strawberry.ID) -> Case | None:
     principal = principal_of(info)
     scopes.ensure_can_read(principal)  # before the id, so the answer never depends on it
@@ -48,8 +66,7 @@ async def case(info: Info, id: strawberry.ID) -> Case | None:
             model = await cases.get_case(session, principal=principal, case_id=key)
         except NotFound:
             return None
-    info.context.loaders.cases.visible(principal).prime(model.id, model)
-    return Case.present(model, principal)
+        return await present_in(info, session, principal, model)
 
 
 async def case_by_reference(info: Info, reference: str) -> Case | None:
@@ -62,8 +79,7 @@ async def case_by_reference(info: Info, reference: str) -> Case | None:
             )
         except NotFound:
             return None
-    info.context.loaders.cases.visible(principal).prime(model.id, model)
-    return Case.present(model, principal)
+        return await present_in(info, session, principal, model)
 
 
 async def case_typologies(info: Info, include_inactive: bool = False) -> list[CaseTypology]:
@@ -182,8 +198,31 @@ async def cases_search(
     after: str | None = None,
 ) -> CaseConnection:
     principal = principal_of(info)
-    scopes.ensure_can_read(principal)  # before any argument is judged
+    scopes.ensure_can_search(principal)  # before any argument is judged
     domain_filter = to_domain_filter(filter)
+    return await _search(info, principal, view, domain_filter, order_by, first, after)
+
+
+async def my_cases(
+    info: Info, first: int | None = None, after: str | None = None
+) -> CaseConnection:
+    """The calling customer's own cases, newest first (customer tokens)."""
+    principal = principal_of(info)
+    scopes.ensure_customer(principal)
+    return await _search(
+        info, principal, CaseView.OWN, None, CaseOrder.CREATED_AT_DESC, first, after
+    )
+
+
+async def _search(
+    info: Info,
+    principal: Principal,
+    view: CaseView,
+    domain_filter: search.CaseFilter | None,
+    order_by: CaseOrder,
+    first: int | None,
+    after: str | None,
+) -> CaseConnection:
     async with read_session() as session:
         result = await search.search_cases(
             session,
@@ -197,13 +236,12 @@ async def cases_search(
             with_facets=selects(info, "facets"),
         )
     loaders = info.context.loaders
-    for key, customer in result.customers.items():
-        loaders.customer.prime(key, customer)
+    loaders.prime_customers(principal, result.customers.values())
     for key, partner in result.partners.items():
         loaders.partner.prime(key, partner)
     page = result.page
     edges = [
-        Edge(cursor=c, node=Case.from_model(m, principal=principal, masked=result.masked))
+        Edge(cursor=c, node=Case.from_model(m, principal=principal, masked=result.masked(m)))
         for m, c in zip(page.items, page.cursors, strict=True)
     ]
     return CaseConnection(

@@ -8,7 +8,6 @@ from strawberry.types import Info
 from app.db import read_session
 from domain.customers import service as customers
 from domain.customers.rules import Address
-from domain.customers.views import present
 from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.pagination import clamp_page_size
 from resolvers.context import principal_of
@@ -50,11 +49,11 @@ async def customer(info: Info, id: strawberry.ID) -> Customer | None:
         return None
     async with read_session() as session:
         try:
-            model = await customers.get_customer(session, principal=principal, customer_id=key)
+            view = await customers.read_customer(session, principal=principal, customer_id=key)
         except NotFound:
             return None
-    info.context.loaders.customer.prime(model.id, model)
-    return Customer.from_view(present(model, principal))
+    info.context.loaders.prime_customers(principal, [view])
+    return Customer.from_view(view)
 
 
 async def customers_search(
@@ -78,7 +77,7 @@ async def customers_search(
         await info.context.loaders.prefetch_partners(
             session, {c.home_partner_id for c in page.items}
         )
-    return to_connection(page, lambda m: Customer.from_view(present(m, principal)))
+    return to_connection(page, Customer.from_view)
 
 
 async def customer_by_national_id(
@@ -88,10 +87,18 @@ async def customer_by_national_id(
 ) -> Customer | None:
     principal = principal_of(info)
     async with read_session() as session:
-        model = await customers.find_by_national_id(
+        view = await customers.look_up_national_id(
             session, principal=principal, id_type=type.value, number=number
         )
-    return Customer.from_view(present(model, principal)) if model else None
+    return Customer.from_view(view) if view else None
+
+
+async def _shown(info: Info, session: Any, principal: Any, model: Any) -> Customer:
+    """A customer a mutation wrote, as the caller sees it once the mutation holds (decided
+    in the mutation's own transaction)."""
+    views = await customers.read_customers(session, principal=principal, ids=[model.id])
+    info.context.loaders.prime_customers(principal, views.values())
+    return Customer.from_view(views[model.id])
 
 
 async def create_customer(info: Info, input: CreateCustomerInput) -> CreateCustomerPayload:
@@ -117,7 +124,7 @@ async def create_customer(info: Info, input: CreateCustomerInput) -> CreateCusto
             consent_data_sharing=input.consent_data_sharing,
             home_partner_id=home,
         )
-        return CreateCustomerSuccess(customer=Customer.from_view(present(model, principal)))
+        return CreateCustomerSuccess(customer=await _shown(info, session, principal, model))
 
     return await mutate(CreateCustomerPayload, work)
 
@@ -168,6 +175,6 @@ async def update_customer(info: Info, input: UpdateCustomerInput) -> UpdateCusto
             expected_version=input.version,
             changes=customers.CustomerChanges(values),
         )
-        return UpdateCustomerSuccess(customer=Customer.from_view(present(model, principal)))
+        return UpdateCustomerSuccess(customer=await _shown(info, session, principal, model))
 
     return await mutate(UpdateCustomerPayload, work)

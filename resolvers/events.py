@@ -15,7 +15,6 @@ from strawberry.types import Info
 from app import metrics
 from app.db import read_session
 from domain.customers import service as customers
-from domain.customers.views import present
 from domain.shared import jobs, outbox
 from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.pagination import clamp_page_size
@@ -163,7 +162,7 @@ async def customer_changed(info: Info, id: strawberry.ID) -> AsyncGenerator[Cust
     if key is None:
         raise ValidationFailed.on("id", "is not the id of a Customer")
     async with read_session() as session:
-        await customers.get_customer(session, principal=principal, customer_id=key)
+        await customers.read_customer(session, principal=principal, customer_id=key)
     # Any reader of the customer may follow it: the events carry no data, the state comes
     # from the same read path (and masking) as the `customer` query. Changes that land
     # together are sent once, as the state after the last of them.
@@ -177,13 +176,13 @@ async def customer_changed(info: Info, id: strawberry.ID) -> AsyncGenerator[Cust
     ):
         async with read_session() as session:
             try:
-                model = await customers.get_customer(session, principal=principal, customer_id=key)
+                view = await customers.read_customer(session, principal=principal, customer_id=key)
             except NotFound:
                 return
-        if model.version <= last_version:
+        if view.version <= last_version:
             continue
-        last_version = model.version
-        yield Customer.from_view(present(model, principal))
+        last_version = view.version
+        yield Customer.from_view(view)
 
 
 # --- failed jobs ----------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from strawberry.dataloader import DataLoader
 
 from app.db import read_session
 from domain.customers import service as customers
-from domain.customers.models import Customer
+from domain.customers.views import CustomerView
 from domain.partners import service as partners
 from domain.partners.models import Partner
+from domain.shared.principal import Principal
 from resolvers.case_loaders import CaseLoaders
 from resolvers.credit_loaders import CreditLoaders
 from resolvers.investor_loaders import InvestorLoaders
@@ -37,12 +38,30 @@ class Loaders:
         self.partner: DataLoader[uuid.UUID, Partner | None] = DataLoader(
             load_fn=_by_id(partners.get_many)
         )
-        self.customer: DataLoader[uuid.UUID, Customer | None] = DataLoader(
-            load_fn=_by_id(customers.get_many)
-        )
+        self._customers: dict[Principal, DataLoader[uuid.UUID, CustomerView | None]] = {}
         self.credits = CreditLoaders()
         self.investors = InvestorLoaders()
         self.cases = CaseLoaders()
+
+    def customers(self, principal: Principal) -> DataLoader[uuid.UUID, CustomerView | None]:
+        """Customers by id as ``principal`` sees them (the masking rule is a column of the
+        one statement each batch runs: ``domain.customers.scopes.pii_visible_to``)."""
+        loader = self._customers.get(principal)
+        if loader is None:
+
+            async def fetch(
+                session: AsyncSession, ids: Sequence[uuid.UUID]
+            ) -> dict[uuid.UUID, CustomerView]:
+                return await customers.read_customers(session, principal=principal, ids=ids)
+
+            loader = DataLoader(load_fn=_by_id(fetch))
+            self._customers[principal] = loader
+        return loader
+
+    def prime_customers(self, principal: Principal, views: Any) -> None:
+        """Put customers a read already decided (in its own session) into the loader,
+        replacing what it held: a mutation's answer is what holds after it."""
+        self.customers(principal).prime_many({v.id: v for v in views}, force=True)
 
     def prime(self, loader: str, key: Any, value: Any) -> None:
         getattr(self, loader).prime(key, value)

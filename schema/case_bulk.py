@@ -54,7 +54,7 @@ class BulkResolutionItem:
             return None
         principal = principal_of(info)
         model = await info.context.loaders.cases.visible(principal).load(self.key)
-        return Case.present(model, principal) if model else None
+        return await Case.shown(info, model) if model else None
 
     @classmethod
     def from_view(cls, item: bulk_domain.BulkItemView) -> BulkResolutionItem:
@@ -187,7 +187,7 @@ class CaseEvent:
     async def case(self, info: Info) -> Case | None:
         principal = principal_of(info)
         model = await info.context.loaders.cases.visible(principal).load(self.key)
-        return Case.present(model, principal) if model else None
+        return await Case.shown(info, model) if model else None
 
     @classmethod
     def from_event(cls, event: OutboxEvent, case_id: uuid.UUID) -> CaseEvent:

@@ -3,7 +3,8 @@
 Scalar fields are plain attributes set by :meth:`Case.from_model`; what lives in other rows
 (customer, partners, typology, partner statuses, timeline, comments) is asked from the
 request's DataLoaders, so a page of cases costs a fixed number of statements. Personal data
-is masked as :mod:`domain.cases.presenters` decides, once per operation.
+is masked as :mod:`domain.cases.presenters` decides, case by case, from the rule's column
+(:func:`domain.cases.scopes.pii_visible`) read with the case.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ strawberry.enum(
     name="CaseView",
     description="OWN: cases your partner handles or is asked to take; ECOSYSTEM: also those "
     "it opened, handled or takes part in; NETWORK: every case (administrators, supervisors, "
-    "network viewers), personal data masked without `pii:read`.",
+    "network viewers), each with its customer's personal data masked unless you may see it "
+    "(your partner's customer or involved with them, their consent, or `pii:read`).",
 )
 strawberry.enum(BulkStatusEnum, name="BulkResolutionStatus")
 strawberry.enum(BulkOutcomeEnum, name="BulkResolutionOutcome")
@@ -294,7 +296,9 @@ class Case(relay.Node):
     priority: CasePriority
     status: CaseStatus = strawberry.field(description="The canonical status.")
     status_changed_at: datetime
-    description: str = strawberry.field(description="Free text; masked without `pii:read`.")
+    description: str = strawberry.field(
+        description="Free text; masked where the customer's personal data is masked for you."
+    )
     amount_in_dispute: Money | None
     pending_derivation: PendingDerivation | None
     sla_started_at: datetime | None
@@ -330,10 +334,11 @@ class Case(relay.Node):
 
     @strawberry.field
     async def customer(self, info: Info) -> CaseCustomer | None:
-        model = await info.context.loaders.customer.load(self.customer_id)
-        if model is None:
+        loader = info.context.loaders.customers(principal_of(info))
+        view = await loader.load(self.customer_id)
+        if view is None:
             return None
-        return CaseCustomer.from_summary(presenters.customer_summary(model, self.masked))
+        return CaseCustomer.from_summary(presenters.customer_summary(view))
 
     @strawberry.field
     async def typology(self, info: Info) -> CaseTypology | None:
@@ -359,8 +364,13 @@ class Case(relay.Node):
     async def escalated_to(self, info: Info) -> Partner | None:
         return await _partner(info, self.escalated_to_id)
 
-    @strawberry.field(description="Each involved partner's own status, reference and sync state.")
+    @strawberry.field(
+        description="Each involved partner's own status, reference and sync state (staff only: "
+        "empty for a customer reading their own case)."
+    )
     async def partner_statuses(self, info: Info) -> list[CasePartnerStatus]:
+        if scopes.is_customer_only(principal_of(info)):
+            return []
         rows = await info.context.loaders.cases.partner_statuses.load(self.key)
         return [CasePartnerStatus.from_model(r) for r in rows]
 
@@ -448,12 +458,12 @@ class Case(relay.Node):
         )
 
     @classmethod
-    def present(
-        cls, case: CaseModel, principal: Principal, view: CaseViewEnum | None = None
-    ) -> Case:
-        """A case read by id (its widest view unless said otherwise)."""
-        chosen = view or scopes.widest_view(principal)
-        return cls.from_model(case, principal=principal, masked=scopes.masks_pii(principal, chosen))
+    async def shown(cls, info: Info, case: CaseModel) -> Case:
+        """A case read through a checked path, masked as the rule says for the caller (the
+        request's loader of :func:`scopes.pii_visible`; a mutation primes it first)."""
+        principal = principal_of(info)
+        visible = await info.context.loaders.cases.pii_visible(principal).load(case.id)
+        return cls.from_model(case, principal=principal, masked=not visible)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -466,7 +476,7 @@ class Case(relay.Node):
             [k for k in keys if k]
         )
         by_id = {c.id: c for c in found if c is not None}
-        return [cls.present(by_id[k], principal) if k in by_id else None for k in keys]
+        return [await cls.shown(info, by_id[k]) if k in by_id else None for k in keys]
 
     @classmethod
     async def resolve_reference(cls, info: Info, **representation: Any) -> Case | None:
@@ -476,4 +486,4 @@ class Case(relay.Node):
         principal = principal_of(info)
         scopes.ensure_can_read(principal)
         model = await info.context.loaders.cases.visible(principal).load(key)
-        return cls.present(model, principal) if model else None
+        return await cls.shown(info, model) if model else None

@@ -184,8 +184,9 @@ class Credit(relay.Node):
 
     @strawberry.field
     async def customer(self, info: Info) -> Customer:
-        model = await info.context.loaders.customer.load(self.customer_id)
-        return Customer.from_model(model, info)
+        shown = await Customer.load(info, self.customer_id)
+        assert shown is not None  # a credit's customer always exists (foreign key)
+        return shown
 
     @strawberry.field(description="The partner that lent it.")
     async def lender(self, info: Info) -> Partner:

@@ -10,7 +10,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from domain.customers import service as customers
-from domain.customers.views import CustomerView, present
+from domain.customers.views import CustomerView
 from domain.shared.national_ids import NationalIdType as NationalIdTypeEnum
 from resolvers.context import principal_of
 from resolvers.ids import decode_node_id
@@ -30,7 +30,8 @@ NationalIdType: TypeAlias = NationalIdTypeEnum
 class NationalId:
     type: NationalIdType
     number: str = strawberry.field(
-        description="Printed form, or masked when you lack the `pii:read` scope."
+        description="Printed form, or masked (the last three characters) when the person's "
+        "personal data is masked for you."
     )
     country: str
 
@@ -54,19 +55,23 @@ class Consents:
     updated_at: datetime | None
 
 
-@strawberry.federation.type(keys=["id"], description="A person, one record across the network.")
+@strawberry.federation.type(
+    keys=["id"],
+    description="A person, one record across the network. Their personal data (national ID, "
+    "names, e-mail, phone, address) is in clear for their home partner, partners involved "
+    "with them (a case, a credit), any partner when they consented to data sharing, "
+    "`pii:read`, and the person themselves; masked for everyone else, on every path.",
+)
 class Customer(relay.Node):
     id: relay.NodeID[str]
     national_id: NationalId
-    given_names: str
-    family_names: str
+    given_names: str = strawberry.field(description="Masked: the first name's initial, `M•••`.")
+    family_names: str = strawberry.field(description="Masked: the first name's initial.")
     email: str | None
     phone: str | None = strawberry.field(description="E.164, e.g. +56912345678.")
     address: Address | None
     consents: Consents
-    pii_masked: bool = strawberry.field(
-        description="True when personal data is masked because you lack `pii:read`."
-    )
+    pii_masked: bool = strawberry.field(description="True when personal data is masked for you.")
     version: int
     created_at: datetime
     updated_at: datetime
@@ -111,8 +116,10 @@ class Customer(relay.Node):
         )
 
     @classmethod
-    def from_model(cls, model: Any, info: Info) -> Customer:
-        return cls.from_view(present(model, principal_of(info)))
+    async def load(cls, info: Info, key: uuid.UUID) -> Customer | None:
+        """A customer another object names (a case's, a credit's), as the caller sees it."""
+        view = await info.context.loaders.customers(principal_of(info)).load(key)
+        return cls.from_view(view) if view else None
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -121,9 +128,9 @@ class Customer(relay.Node):
         principal = principal_of(info)
         customers.ensure_can_read(principal)
         keys = [decode_node_id(n, "Customer") for n in node_ids]
-        found = await info.context.loaders.customer.load_many([k for k in keys if k])
+        found = await info.context.loaders.customers(principal).load_many([k for k in keys if k])
         by_id = {c.id: c for c in found if c is not None}
-        return [cls.from_view(present(by_id[k], principal)) if k in by_id else None for k in keys]
+        return [cls.from_view(by_id[k]) if k in by_id else None for k in keys]
 
     @classmethod
     async def resolve_reference(cls, info: Info, **representation: Any) -> Customer | None:
@@ -132,8 +139,7 @@ class Customer(relay.Node):
             return None
         principal = principal_of(info)
         customers.ensure_can_read(principal)
-        model = await info.context.loaders.customer.load(key)
-        return cls.from_view(present(model, principal)) if model else None
+        return await cls.load(info, key)
 
 
 CustomerConnection = Connection[Customer]

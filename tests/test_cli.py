@@ -225,9 +225,8 @@ async def test_token_for_a_partner_agent(tokens: dict[str, Result]) -> None:
     assert claims["partner"] == "BANCO_ANDINO"
     assert claims["roles"] == ["agent"]
     assert set(claims["scp"].split()) == {s.value for s in ROLE_SCOPES[Role.AGENT]}
-    assert {"pii:read", "customers:read", "customers:write", "partners:read"} <= set(
-        claims["scp"].split()
-    )
+    assert {"customers:read", "customers:write", "partners:read"} <= set(claims["scp"].split())
+    assert "pii:read" not in claims["scp"].split()  # administrators only (issue 9)
     assert claims["sub"] == "agent@bancoandino"  # the seeded agent of that partner
     assert claims["exp"] > claims["iat"]
 

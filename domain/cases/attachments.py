@@ -19,7 +19,8 @@ Rules:
   if the transaction then fails, the edge deletes it (:func:`forget`).
 - reading follows the case: an attachment of a case the principal cannot see does not
   exist; internal attachments are shown only to the involved partners' staff (like internal
-  comments); names are masked and downloads refused without ``pii:read``.
+  comments); names are masked and downloads refused where the case's personal data is
+  masked for the principal (:func:`domain.cases.scopes.pii_visible`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from domain.cases import journal, presenters, rules, scopes
 from domain.cases.attachment_rules import DEFAULT_MAX_BYTES, Inspected, inspect
 from domain.cases.models import Case, CaseAttachment, TimelineKind, Visibility
 from domain.cases.reads import get_case
-from domain.shared.errors import Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared import event_schemas as wire
+from domain.shared.errors import Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.ids import uuid7
 from domain.shared.principal import Principal
 from domain.shared.time import utcnow
@@ -259,9 +260,11 @@ def present(attachment: CaseAttachment, *, masked: bool) -> AttachmentView:
     )
 
 
-def view_for(principal: Principal, attachment: CaseAttachment) -> AttachmentView:
+async def view_for(
+    session: AsyncSession, principal: Principal, attachment: CaseAttachment
+) -> AttachmentView:
     """An attachment the principal may see (it just attached it, say), as it may see it."""
-    return present(attachment, masked=_masked(principal))
+    return present(attachment, masked=await _masked(session, principal, attachment.case_id))
 
 
 async def _internal_for(session: AsyncSession, principal: Principal, case: Case) -> bool:
@@ -270,8 +273,10 @@ async def _internal_for(session: AsyncSession, principal: Principal, case: Case)
     return presenters.sees_internal(principal, await journal.involved_partners(session, case))
 
 
-def _masked(principal: Principal) -> bool:
-    return scopes.masks_pii(principal, scopes.widest_view(principal))
+async def _masked(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> bool:
+    """Whether the case's personal data (its files' names and bytes) is masked for the
+    principal: the case's rule, :func:`scopes.pii_visible`."""
+    return case_id not in await scopes.pii_visible_cases(session, principal, [case_id])
 
 
 async def list_attachments(
@@ -285,7 +290,7 @@ async def list_attachments(
     stmt = stmt.order_by(col(CaseAttachment.uploaded_at), col(CaseAttachment.id)).limit(
         MAX_PER_CASE
     )
-    masked = _masked(principal)
+    masked = await _masked(session, principal, case.id)
     rows = (await session.execute(stmt)).scalars().all()
     return [present(a, masked=masked) for a in rows]
 
@@ -295,7 +300,7 @@ async def get_attachment(
 ) -> AttachmentView:
     """One attachment the principal may see (else :class:`AttachmentNotFound`)."""
     attachment = await _visible(session, principal, attachment_id)
-    return present(attachment, masked=_masked(principal))
+    return present(attachment, masked=await _masked(session, principal, attachment.case_id))
 
 
 async def get_for_download(
@@ -304,8 +309,11 @@ async def get_for_download(
     """The attachment whose bytes the principal may fetch: it sees the case now, it may
     see the attachment (internal ones: involved staff), and it may read personal data."""
     attachment = await _visible(session, principal, attachment_id)
-    if _masked(principal):
-        raise Forbidden("attachments may hold personal data: downloading them needs pii:read")
+    if await _masked(session, principal, attachment.case_id):
+        raise Forbidden(
+            "attachments may hold personal data: downloading them needs the customer's "
+            "personal data in clear (the partners involved, consent, or pii:read)"
+        )
     return attachment
 
 

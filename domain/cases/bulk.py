@@ -257,9 +257,7 @@ async def request_bulk_resolution(
         conditions = [
             scope,
             *search.filter_conditions(
-                clean_filter,
-                masked=scopes.masks_pii(principal, chosen_view),
-                dialect=dialect_of(session),
+                clean_filter, principal=principal, dialect=dialect_of(session)
             ),
         ]
         total = int(
@@ -356,9 +354,7 @@ async def _candidates(
     chosen = search.CaseFilter.from_json(selection["filter"])
     conditions = [
         scopes.visible_to(principal, view),
-        *search.filter_conditions(
-            chosen, masked=scopes.masks_pii(principal, view), dialect=dialect_of(session)
-        ),
+        *search.filter_conditions(chosen, principal=principal, dialect=dialect_of(session)),
         cases.c.created_at <= bulk.created_at,  # what existed when it was asked
     ]
     if after is not None:

@@ -3,9 +3,11 @@
 Which cases are visible is :mod:`domain.cases.scopes` (SQL). This module decides, per
 operation and per case, what of a visible case is shown:
 
-- personal data is masked when :func:`domain.cases.scopes.masks_pii` says so (decided once
-  per operation): the customer's name and national ID, the card's last digits, and every
-  free text (description, notes, reasons, comment bodies), which may hold personal data;
+- personal data is masked where :func:`domain.cases.scopes.pii_visible` says so (the
+  customers' rule for the case's customer, selected with the case): the customer's name
+  and national ID (as :mod:`domain.customers.views` masks them everywhere), the card's last
+  digits, and every free text (description, notes, reasons, comment bodies), which may
+  hold personal data;
 - internal comments and timeline entries are shown only to staff of the partners involved
   in the case (and administrators); anyone else who sees the case (a network viewer, a
   supervisor of another partner) sees what the customer may see;
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.cases import scopes
-from domain.customers.models import Customer
+from domain.customers.views import CustomerView, full_name
 from domain.shared import national_ids
 from domain.shared.principal import Principal
 
@@ -95,12 +97,6 @@ def changes(values: Mapping[str, Any] | None, masked: bool) -> dict[str, Any] | 
     return out
 
 
-def mask_name(given_names: str, family_names: str) -> str:
-    """Initials only: ``M••• R•••``."""
-    parts = [p for p in (given_names.split()[:1] + family_names.split()[:1]) if p]
-    return " ".join(f"{p[0]}{MASK}" for p in parts) or MASK
-
-
 @dataclass(frozen=True, slots=True)
 class CustomerSummary:
     """The customer of a case as the case shows it."""
@@ -113,19 +109,15 @@ class CustomerSummary:
     masked: bool
 
 
-def customer_summary(customer: Customer, masked: bool) -> CustomerSummary:
+def customer_summary(customer: CustomerView) -> CustomerSummary:
+    """The case's customer as the customers' rule shows them (the same masking as
+    ``customer(id:)``: a case never shows more, nor less, of its customer)."""
     id_type = national_ids.NationalIdType(customer.national_id_type)
-    if masked:
-        name = mask_name(customer.given_names, customer.family_names)
-        number = national_ids.mask(id_type, customer.national_id)
-    else:
-        name = f"{customer.given_names} {customer.family_names}".strip()
-        number = national_ids.display(id_type, customer.national_id)
     return CustomerSummary(
         id=customer.id,
-        name=name,
+        name=full_name(customer),
         national_id_type=customer.national_id_type,
-        national_id=number,
+        national_id=customer.national_id,
         country=id_type.country,
-        masked=masked,
+        masked=customer.pii_masked,
     )

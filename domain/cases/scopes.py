@@ -7,6 +7,15 @@ Views:
   otherwise involved in (it has a :class:`CasePartnerStatus` row);
 - ``NETWORK``: every case, for administrators, supervisors and network viewers.
 
+A customer (a ``customer`` principal) sees their own cases, in OWN and ECOSYSTEM alike
+(read with ``myCases``), and of them only what the customer may see.
+
+What of a visible case is personal data shown in clear is :func:`pii_visible`: the
+customers' rule (:func:`domain.customers.scopes.pii_visible_to`) applied to the case's
+customer — the description, notes and card digits of a case are about its customer. Every
+partner involved in a case is involved with its customer, so the case's own partners
+always see it in clear.
+
 :func:`visible_to` is the only definition of these rules; every read path (ORM, Core, a
 compiled query) applies it, and the checks below use it too. A case the principal may not
 see does not exist as far as it can tell (:class:`CaseNotFound`); a case it sees but may
@@ -16,13 +25,17 @@ not change is :class:`Forbidden`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.cases.involvement import involves
 from domain.cases.models import Case, CasePartnerStatus
+from domain.customers import scopes as customer_scopes
+from domain.customers.models import Customer
 from domain.shared.errors import Forbidden
 from domain.shared.models import table_of
 from domain.shared.principal import Principal, Role, Scope
@@ -51,6 +64,36 @@ def ensure_can_write(principal: Principal) -> None:
         raise Forbidden("you cannot change cases")
 
 
+def customer_of(principal: Principal) -> uuid.UUID | None:
+    """The customer a ``customer`` principal is (it reads its own cases), else None."""
+    return customer_scopes.subject_of(principal)
+
+
+def is_customer_only(principal: Principal) -> bool:
+    """A customer acting for themselves (no partner, not an administrator)."""
+    return (
+        customer_of(principal) is not None
+        and not principal.is_admin
+        and customer_scopes.partner_of(principal) is None
+    )
+
+
+def ensure_can_search(principal: Principal) -> None:
+    """The staff search (``cases``): readers other than a customer acting alone."""
+    ensure_can_read(principal)
+    if is_customer_only(principal):
+        raise Forbidden("customers see their own cases with myCases")
+
+
+def ensure_customer(principal: Principal) -> uuid.UUID:
+    """The customer a principal acts as (``myCases``); Forbidden for anyone else."""
+    ensure_can_read(principal)
+    customer = customer_of(principal)
+    if customer is None:
+        raise Forbidden("only a customer has cases of their own; staff use cases()")
+    return customer
+
+
 def ensure_can_administer(principal: Principal) -> None:
     """Homologation tables and connectors."""
     if not principal.has_scope(Scope.CASES_ADMIN):
@@ -76,15 +119,6 @@ def widest_view(principal: Principal) -> CaseView:
     return CaseView.NETWORK if may_use_view(principal, CaseView.NETWORK) else CaseView.ECOSYSTEM
 
 
-def _involved(partner_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    statuses = table_of(CasePartnerStatus)
-    return sa.exists(
-        sa.select(sa.literal(1)).where(
-            statuses.c.case_id == col(Case.id), statuses.c.partner_id == partner_id
-        )
-    )
-
-
 def visible_to(principal: Principal, view: CaseView | str) -> sa.ColumnElement[bool]:
     """The cases ``principal`` may see in ``view``, as a condition on ``cases``.
 
@@ -99,21 +133,47 @@ def visible_to(principal: Principal, view: CaseView | str) -> sa.ColumnElement[b
         return sa.true()
     partner = principal.partner_id
     if partner is None:
-        return sa.false()
-    own = sa.or_(
-        col(Case.handling_partner_id) == partner, col(Case.pending_derivation_to) == partner
-    )
+        customer = customer_of(principal)
+        return sa.false() if customer is None else col(Case.customer_id) == customer
     if view is CaseView.OWN:
-        return own
-    return sa.or_(own, col(Case.originating_partner_id) == partner, _involved(partner))
+        return sa.or_(
+            col(Case.handling_partner_id) == partner, col(Case.pending_derivation_to) == partner
+        )
+    return involves(table_of(Case), partner)
 
 
-def masks_pii(principal: Principal, view: CaseView | str) -> bool:
-    """Whether personal data (the customer's name, national ID, contact data, the card's
-    last digits, free text: description and comments) must be masked for this principal
-    in this view. Decided once per operation."""
-    CaseView(view)
-    return not principal.can_read_pii
+def pii_visible(principal: Principal) -> sa.ColumnElement[bool]:
+    """Whether the personal data of the case row of ``cases`` is shown to ``principal`` (the
+    customer's name, national ID and contact data, the card's last digits, and free text:
+    description, notes, comments, timeline values): the customers' rule for the case's
+    customer. Select it beside the case (``pii_visible``) or use it as a condition."""
+    customers = sa.alias(table_of(Customer))
+    rule = customer_scopes.pii_visible_to(principal, of=customers)
+    constant = customer_scopes.is_constant(rule)
+    if constant is not None:
+        return sa.true() if constant else sa.false()
+    cases = table_of(Case)
+    of_customer = sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(customers)
+        .where(customers.c.id == cases.c.customer_id, rule)
+    )
+    partner = customer_scopes.partner_of(principal)
+    if partner is None:
+        return of_customer
+    # A partner involved in this very case is involved with its customer: say so first.
+    return sa.or_(involves(cases, partner), of_customer)
+
+
+async def pii_visible_cases(
+    session: AsyncSession, principal: Principal, case_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of ``case_ids`` whose personal data ``principal`` sees (one statement)."""
+    ids = list(dict.fromkeys(case_ids))
+    if not ids:
+        return set()
+    stmt = sa.select(col(Case.id)).where(col(Case.id).in_(ids), pii_visible(principal))
+    return set((await session.execute(stmt)).scalars().all())
 
 
 async def is_visible(

@@ -38,7 +38,8 @@ from domain.cases.search_filter import (
     filter_conditions,
     validate_filter,
 )
-from domain.customers.models import Customer
+from domain.customers import service as customers_service
+from domain.customers.views import CustomerView
 from domain.partners.models import Partner
 from domain.shared.errors import ValidationFailed
 from domain.shared.models import table_of
@@ -88,34 +89,37 @@ _ORDER_COLUMN = {
 class CaseSearchResult:
     """A page of cases and what a client shows beside it.
 
-    ``masked``: personal data (customer name, national ID and contact data, card digits,
-    description, comments, timeline before/after) must be masked when presenting these
-    cases — decided once for the whole operation by :func:`scopes.masks_pii`.
+    ``visible``: the cases of the page whose personal data (customer name, national ID and
+    contact data, card digits, description, comments, timeline before/after) is shown in
+    clear — :func:`scopes.pii_visible`, selected with the page; the others are masked.
+    ``customers``: the page's customers as the principal sees them (the same rule).
     """
 
     page: Page[Case]
     view: CaseView
-    masked: bool
+    visible: frozenset[uuid.UUID] = frozenset()
     total: int | None = None
     by_status: dict[str, int] | None = None
     by_typology: dict[str, int] | None = None
-    customers: dict[uuid.UUID, Customer] = field(default_factory=dict)
+    customers: dict[uuid.UUID, CustomerView] = field(default_factory=dict)
     partners: dict[uuid.UUID, Partner] = field(default_factory=dict)
+
+    def masked(self, case: Case) -> bool:
+        return case.id not in self.visible
 
 
 def scoped_conditions(
     principal: Principal, view: CaseView | str, f: CaseFilter | None, *, dialect: str
-) -> tuple[list[sa.ColumnElement[bool]], bool, CaseView]:
-    """The view's scope AND the validated filter, whether personal data is masked, and the
-    view. (:class:`Forbidden` for a view the principal may not use.)"""
+) -> tuple[list[sa.ColumnElement[bool]], CaseView]:
+    """The view's scope AND the validated filter, and the view. (:class:`Forbidden` for a
+    view the principal may not use.)"""
     try:
         chosen = CaseView(view)
     except ValueError:
         raise ValidationFailed.on("view", "must be OWN, ECOSYSTEM or NETWORK") from None
     scope = scopes.visible_to(principal, chosen)
-    masked = scopes.masks_pii(principal, chosen)
     clean = validate_filter(f)
-    return [scope, *filter_conditions(clean, masked=masked, dialect=dialect)], masked, chosen
+    return [scope, *filter_conditions(clean, principal=principal, dialect=dialect)], chosen
 
 
 # --- keyset ---------------------------------------------------------------------------------
@@ -232,33 +236,36 @@ async def search_cases(
         names = ", ".join(o.value for o in CaseOrder)
         raise ValidationFailed.on("orderBy", f"must be one of {names}") from None
     limit = clamp_page_size(first, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-    conditions, masked, chosen = scoped_conditions(
-        principal, view, filter, dialect=dialect_of(session)
-    )
+    conditions, chosen = scoped_conditions(principal, view, filter, dialect=dialect_of(session))
     page_conditions = list(conditions)
     if after:
         page_conditions.append(_keyset(order, after))
     items: list[Case] = []
+    visible: set[uuid.UUID] = set()
     has_next = False
     if limit > 0:
-        stmt = sa.select(Case).where(*page_conditions).order_by(*_order_by(order)).limit(limit + 1)
-        rows = list((await session.execute(stmt)).scalars().all())
+        stmt = (
+            sa.select(Case, scopes.pii_visible(principal).label("pii_visible"))
+            .where(*page_conditions)
+            .order_by(*_order_by(order))
+            .limit(limit + 1)
+        )
+        rows = list((await session.execute(stmt)).all())
         has_next = len(rows) > limit
-        items = rows[:limit]
+        items = [case for case, _ in rows[:limit]]
+        visible = {case.id for case, shown in rows[:limit] if shown}
     total = by_status = by_typology = None
     if with_total or with_facets:
         count, statuses, typologies = await _facets(session, conditions)
         total = count if with_total else None
         if with_facets:
             by_status, by_typology = statuses, typologies
-    customers: dict[uuid.UUID, Customer] = {}
+    customers: dict[uuid.UUID, CustomerView] = {}
     partners: dict[uuid.UUID, Partner] = {}
     if with_related and items:
-        customer_ids = sorted({c.customer_id for c in items})
-        rows_c = await session.execute(
-            sa.select(Customer).where(table_of(Customer).c.id.in_(customer_ids))
+        customers = await customers_service.read_customers(
+            session, principal=principal, ids=sorted({c.customer_id for c in items})
         )
-        customers = {c.id: c for c in rows_c.scalars().all()}
         rows_p = await session.execute(
             sa.select(Partner).where(table_of(Partner).c.id.in_(sorted(_partner_ids(items))))
         )
@@ -273,7 +280,7 @@ async def search_cases(
     return CaseSearchResult(
         page=page,
         view=chosen,
-        masked=masked,
+        visible=frozenset(visible),
         total=total,
         by_status=by_status,
         by_typology=by_typology,

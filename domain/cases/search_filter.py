@@ -4,9 +4,11 @@ become (also used by mass resolutions selected by a filter).
 Free text matches, in one OR: the network reference (exact when it reads as one, else as a
 prefix), the customer's name (every word, accent- and case-insensitively, on
 ``customers.sort_name``), the customer's national ID (a prefix of the normalised number,
-when the text looks like one) and the description (``description_folded``). When the
-caller's personal data is masked, free text matches the reference only: a search must not
-reveal what the masked page hides.
+when the text looks like one) and the description (``description_folded``). Names,
+national IDs and descriptions match only where the caller sees the customer's personal
+data in clear (:func:`domain.customers.scopes.pii_visible_to`,
+:func:`domain.cases.scopes.pii_visible`): a search must not reveal what a masked case
+hides, so a prefix probe learns nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from domain.cases import references
+from domain.cases import references, scopes
 from domain.cases.models import Case, Priority, SlaState
 from domain.cases.states import CaseStatus
+from domain.customers import scopes as customer_scopes
 from domain.customers.models import Customer
 from domain.shared import national_ids, pan
 from domain.shared.errors import Problems
 from domain.shared.models import table_of
+from domain.shared.principal import Principal
 from domain.shared.text import fold, like_escape
 from domain.shared.time import NaiveDatetimeError, ensure_utc, isoformat
 from domain.shared.types import UUIDType
@@ -214,10 +218,11 @@ def _customers_matching(condition: sa.ColumnElement[bool], dialect: str) -> sa.C
     return cases.c.customer_id.in_(sa.select(customers.c.id).where(condition))
 
 
-def _text_conditions(text: str, *, masked: bool, dialect: str) -> sa.ColumnElement[bool]:
+def _text_conditions(text: str, *, principal: Principal, dialect: str) -> sa.ColumnElement[bool]:
     """What free text matches (module docstring). A network reference matches only the
     reference; a national ID only customers' IDs; other text the customer's name and the
-    description (and a reference prefix when it starts like one)."""
+    description (and a reference prefix when it starts like one) — personal data only
+    where the principal sees it."""
     cases = table_of(Case)
     customers = table_of(Customer)
     raw = text.strip().upper()
@@ -231,13 +236,13 @@ def _text_conditions(text: str, *, masked: bool, dialect: str) -> sa.ColumnEleme
             # a whole pattern (not ``param || '%'``) so PostgreSQL can range-scan it
             options.append(cases.c.reference.like(f"{like_escape(prefix)}%", escape="\\"))
         return sa.or_(*options)
-    if masked:
+    visible = customer_scopes.pii_visible_to(principal)
+    if customer_scopes.is_constant(visible) is False:
         return sa.false()  # personal data is masked: it is not searchable either
     if national_ids.looks_like_national_id(text):
         compact = "".join(ch for ch in text if ch.isalnum()).upper()
-        return _customers_matching(
-            customers.c.national_id.like(f"{like_escape(compact)}%", escape="\\"), dialect
-        )
+        number = customers.c.national_id.like(f"{like_escape(compact)}%", escape="\\")
+        return _customers_matching(sa.and_(number, visible), dialect)
     words = [w for w in fold(text).split(" ") if w][:_MAX_WORDS]
     if not words:
         return sa.false()
@@ -245,12 +250,17 @@ def _text_conditions(text: str, *, masked: bool, dialect: str) -> sa.ColumnEleme
         *(customers.c.sort_name.like(f"%{like_escape(w)}%", escape="\\") for w in words)
     )
     described = cases.c.description_folded.like(f"%{like_escape(fold(text))}%", escape="\\")
-    return sa.or_(_customers_matching(named, dialect), described)
+    return sa.or_(
+        _customers_matching(sa.and_(named, visible), dialect),
+        sa.and_(described, scopes.pii_visible(principal)),
+    )
 
 
-def filter_conditions(f: CaseFilter, *, masked: bool, dialect: str) -> list[sa.ColumnElement[bool]]:
+def filter_conditions(
+    f: CaseFilter, *, principal: Principal, dialect: str
+) -> list[sa.ColumnElement[bool]]:
     """The filter as conditions on ``cases`` (``f`` already validated; ``dialect`` of the
-    session that will run them)."""
+    session that will run them; free text as ``principal`` may search it)."""
     cases = table_of(Case)
     out: list[sa.ColumnElement[bool]] = []
     if f.statuses is not None:
@@ -280,5 +290,5 @@ def filter_conditions(f: CaseFilter, *, masked: bool, dialect: str) -> list[sa.C
     elif f.pending_derivation is False:
         out.append(cases.c.pending_derivation_to.is_(None))
     if f.text:
-        out.append(_text_conditions(f.text, masked=masked, dialect=dialect))
+        out.append(_text_conditions(f.text, principal=principal, dialect=dialect))
     return out

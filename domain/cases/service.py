@@ -38,6 +38,7 @@ from domain.cases.reads import (
     get_case,
     get_case_by_reference,
     get_many,
+    get_many_shown,
     list_partner_statuses,
     list_timeline,
 )
@@ -47,8 +48,8 @@ from domain.cases.states import REOPEN_WINDOW, CaseStatus
 from domain.cases.typologies import check_requirements, get_typology
 from domain.customers.models import Customer
 from domain.partners.models import Partner
-from domain.shared.errors import Forbidden, Problems, ValidationFailed
 from domain.shared import event_schemas as wire
+from domain.shared.errors import Forbidden, Problems, ValidationFailed
 from domain.shared.money import Money
 from domain.shared.principal import Principal
 from domain.shared.text import fold
@@ -65,6 +66,7 @@ __all__ = [
     "get_case",
     "get_case_by_reference",
     "get_many",
+    "get_many_shown",
     "list_comments",
     "list_partner_statuses",
     "list_reviews",

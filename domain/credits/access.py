@@ -10,15 +10,18 @@ a supervisor or an administrator.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
 
 from domain.credits.models import Credit
 from domain.shared.errors import Forbidden, NotFound
+from domain.shared.models import table_of
 from domain.shared.principal import Principal, Role, Scope
 
 __all__ = [
+    "customer_involvement",
     "ensure_can_list",
     "ensure_can_read",
     "ensure_can_write",
@@ -80,6 +83,20 @@ def visible_to(principal: Principal) -> sa.ColumnElement[bool]:
     if not conditions:
         return sa.false()
     return conditions[0] if len(conditions) == 1 else sa.or_(*conditions)
+
+
+def customer_involvement(
+    partner_id: uuid.UUID, customer_id: sa.ColumnElement[Any]
+) -> sa.ColumnElement[bool]:
+    """Whether ``partner_id`` holds a credit of the customer ``customer_id`` (a column of the
+    enclosing statement): the credits' part of the customers' rule
+    (:mod:`domain.customers.scopes`). Over a fresh alias, so it nests anywhere."""
+    credits = sa.alias(table_of(Credit))
+    return sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(credits)
+        .where(credits.c.customer_id == customer_id, credits.c.partner_id == partner_id)
+    )
 
 
 def may_see(principal: Principal, credit: Credit) -> bool:

@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.customers import events as customer_events
-from domain.customers import rules
+from domain.customers import rules, scopes
 from domain.customers.models import Customer
 from domain.customers.rules import Address
+from domain.customers.views import CustomerView, present
 from domain.partners.models import Partner
 from domain.shared import audit, national_ids, outbox
-from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared import event_schemas as wire
+from domain.shared.errors import Conflict, Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
@@ -91,30 +92,61 @@ def _sort_name(given: str, family: str) -> str:
 
 # --- reads ----------------------------------------------------------------------------------
 async def get_many(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+    """The rows themselves, for the domain's own work (no masking: never shown as is)."""
     if not ids:
         return {}
     rows = await session.execute(sa.select(Customer).where(col(Customer.id).in_(ids)))
     return {c.id: c for c in rows.scalars().all()}
 
 
-async def get_customer(
+def _shown(principal: Principal) -> Any:
+    """Customers with the rule's decision beside each row (``pii_visible``)."""
+    visible = scopes.pii_visible_to(principal).label("pii_visible")
+    return sa.select(Customer, visible)
+
+
+def _present(row: Any) -> CustomerView:
+    customer, visible = row
+    return present(customer, visible=bool(visible))
+
+
+async def read_customers(
+    session: AsyncSession, *, principal: Principal, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CustomerView]:
+    """Customers by id as ``principal`` sees them, in one statement. Checks no permission:
+    for paths that already decided the caller may see these customers (a case's or a
+    credit's customer, ``node`` after :func:`ensure_can_read`)."""
+    if not ids:
+        return {}
+    rows = await session.execute(_shown(principal).where(col(Customer.id).in_(list(ids))))
+    return {view.id: view for view in map(_present, rows.all())}
+
+
+async def read_customer(
     session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID
-) -> Customer:
+) -> CustomerView:
+    """One customer as ``principal`` sees it (any reader of customers may read any one:
+    masked unless :func:`scopes.pii_visible_to`)."""
     ensure_can_read(principal)
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
+    found = await read_customers(session, principal=principal, ids=[customer_id])
+    if customer_id not in found:
         raise NotFound("Customer", customer_id)
-    return customer
+    return found[customer_id]
+
+
+def _national_id(id_type: str, number: str) -> national_ids.NationalId:
+    try:
+        return national_ids.parse(id_type, number)
+    except national_ids.InvalidNationalId as exc:
+        raise ValidationFailed.on("number", str(exc)) from None
 
 
 async def find_by_national_id(
     session: AsyncSession, *, principal: Principal, id_type: str, number: str
 ) -> Customer | None:
+    """The row with this exact national ID, for the domain's own work (seeds, tokens)."""
     ensure_can_read(principal)
-    try:
-        nid = national_ids.parse(id_type, number)
-    except national_ids.InvalidNationalId as exc:
-        raise ValidationFailed.on("number", str(exc)) from None
+    nid = _national_id(id_type, number)
     rows = await session.execute(
         sa.select(Customer).where(
             col(Customer.national_id_type) == nid.type.value,
@@ -124,13 +156,37 @@ async def find_by_national_id(
     return rows.scalars().first()
 
 
+async def look_up_national_id(
+    session: AsyncSession, *, principal: Principal, id_type: str, number: str
+) -> CustomerView | None:
+    """A walk-in customer found by the exact national ID, as ``principal`` sees them
+    (masked unless visible). Partners' staff and systems only
+    (:func:`scopes.ensure_can_look_up`); the number is validated first."""
+    scopes.ensure_can_look_up(principal)
+    nid = _national_id(id_type, number)
+    rows = await session.execute(
+        _shown(principal).where(
+            col(Customer.national_id_type) == nid.type.value,
+            col(Customer.national_id) == nid.number,
+        )
+    )
+    row = rows.first()
+    return _present(row) if row is not None else None
+
+
 def _search_filter(text: str | None) -> list[sa.ColumnElement[bool]]:
+    """Partial text: a prefix of the national ID when it reads as one, an e-mail (or part
+    of one) when it holds an ``@``, otherwise every word in the name. Applied only within
+    :func:`scopes.related_to`, whose customers the caller sees in clear."""
     if not text or not text.strip():
         return []
     text = text.strip()[:100]
     if national_ids.looks_like_national_id(text):
         compact = "".join(ch for ch in text if ch.isalnum()).upper()
         return [col(Customer.national_id).like(like_escape(compact) + "%", escape="\\")]
+    if "@" in text:
+        wanted = like_escape(text.lower())
+        return [sa.func.lower(col(Customer.email)).like(f"%{wanted}%", escape="\\")]
     words = [w for w in fold(text).split(" ") if w][:6]
     return [col(Customer.sort_name).like("%" + like_escape(w) + "%", escape="\\") for w in words]
 
@@ -143,11 +199,12 @@ async def search_customers(
     limit: int,
     after: str | None = None,
     with_total: bool = False,
-) -> Page[Customer]:
-    """Customers by name words or by (a prefix of) a national ID, in name order."""
+) -> Page[CustomerView]:
+    """The customers related to ``principal`` (:func:`scopes.related_to`), by name words,
+    e-mail or a prefix of the national ID, in name order."""
     ensure_can_read(principal)
-    conditions = _search_filter(text)
-    stmt = sa.select(Customer).where(*conditions)
+    conditions = [scopes.related_to(principal), *_search_filter(text)]
+    stmt = _shown(principal).where(*conditions)
     if after:
         sort_name, raw_id = decode_cursor(after, _CURSOR_TAG, 2)
         try:
@@ -161,7 +218,7 @@ async def search_customers(
             > sa.tuple_(sa.literal(sort_name), sa.literal(last_id, type_=UUIDType))
         )
     stmt = stmt.order_by(col(Customer.sort_name), col(Customer.id)).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
+    rows: list[Any] = list((await session.execute(stmt)).all())
     has_next = len(rows) > limit
     items = rows[:limit]
     total = None
@@ -169,8 +226,8 @@ async def search_customers(
         count_stmt = sa.select(sa.func.count()).select_from(Customer).where(*conditions)
         total = int((await session.execute(count_stmt)).scalar_one())
     return Page(
-        items=items,
-        cursors=[encode_cursor(_CURSOR_TAG, c.sort_name, str(c.id)) for c in items],
+        items=[_present(r) for r in items],
+        cursors=[encode_cursor(_CURSOR_TAG, c.sort_name, str(c.id)) for c, _ in items],
         has_next=has_next,
         has_previous=after is not None,
         total=total,

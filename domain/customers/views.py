@@ -1,4 +1,13 @@
-"""What a principal may see of a customer: personal data is masked without ``pii:read``."""
+"""A customer as shown: personal data in clear or masked, as the rule decides.
+
+Whether a principal sees a customer's personal data is decided in SQL by
+:func:`domain.customers.scopes.pii_visible_to`, selected beside the row (``pii_visible``);
+:func:`present` only applies that decision. Masked, a customer shows: the national ID's
+last three characters (``••.•••.•78-5``), the e-mail's first letter and top-level domain
+(``c•••@•••.com``), the phone's last two digits (``+•••••••••34``), ``•••`` for each address
+line, city, region and postal code (the country stays), and the initial of the first given
+and first family name (``C•••`` / ``A•••``: ``C••• A•••`` wherever the name is shown whole).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,6 @@ from datetime import datetime
 
 from domain.customers.models import Customer
 from domain.shared import national_ids
-from domain.shared.principal import Principal
 
 MASK = "•••"
 
@@ -56,8 +64,20 @@ def mask_phone(value: str) -> str:
     return "+" + "•" * hidden + digits[hidden:]
 
 
-def present(customer: Customer, principal: Principal) -> CustomerView:
-    clear = principal.can_read_pii
+def mask_name(names: str) -> str:
+    """The initial of the first name: ``María José`` → ``M•••``."""
+    first = names.split()[:1]
+    return f"{first[0][0]}{MASK}" if first else MASK
+
+
+def full_name(view: CustomerView) -> str:
+    """``given family`` as shown (initials when masked: ``M••• R•••``)."""
+    return f"{view.given_names} {view.family_names}".strip()
+
+
+def present(customer: Customer, *, visible: bool) -> CustomerView:
+    """``customer`` as shown to a principal for whom :func:`pii_visible_to` is ``visible``."""
+    clear = visible
     id_type = national_ids.NationalIdType(customer.national_id_type)
     address = None
     if customer.address_line1 is not None:
@@ -77,8 +97,8 @@ def present(customer: Customer, principal: Principal) -> CustomerView:
             if clear
             else national_ids.mask(id_type, customer.national_id)
         ),
-        given_names=customer.given_names,
-        family_names=customer.family_names,
+        given_names=customer.given_names if clear else mask_name(customer.given_names),
+        family_names=customer.family_names if clear else mask_name(customer.family_names),
         email=(customer.email if clear else mask_email(customer.email)) if customer.email else None,
         phone=(customer.phone if clear else mask_phone(customer.phone)) if customer.phone else None,
         address=address,

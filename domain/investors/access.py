@@ -60,3 +60,24 @@ def visible_investors(principal: Principal, column: Any) -> sa.ColumnElement[boo
         raise Forbidden("you cannot read investors")
     result: sa.ColumnElement[bool] = column == own
     return result
+
+
+def sees_personal_data(principal: Principal, investor_id: uuid.UUID) -> bool:
+    """Whether ``principal`` sees an investor's personal data (national ID, e-mail, bank
+    account) in clear: ``pii:read``, the staff who register and pay investors
+    (``investors:write``), and the investor itself."""
+    if principal.has_scope(Scope.PII_READ) or principal.has_scope(Scope.INVESTORS_WRITE):
+        return True
+    return claimed_investor(principal) == investor_id
+
+
+def personal_data_visible(principal: Principal, column: Any) -> sa.ColumnElement[bool]:
+    """:func:`sees_personal_data` as a SQL condition on an investor id column (a search
+    must not match what the caller cannot read)."""
+    if principal.has_scope(Scope.PII_READ) or principal.has_scope(Scope.INVESTORS_WRITE):
+        return sa.true()
+    own = claimed_investor(principal)
+    if own is None:
+        return sa.false()
+    result: sa.ColumnElement[bool] = column == own
+    return result

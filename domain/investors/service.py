@@ -104,13 +104,17 @@ async def get_investor(
     return investor
 
 
-def _search_filter(text: str | None) -> list[sa.ColumnElement[bool]]:
+def _search_filter(principal: Principal, text: str | None) -> list[sa.ColumnElement[bool]]:
     if not text or not text.strip():
         return []
     text = text.strip()[:100]
     if national_ids.looks_like_national_id(text):
         compact = "".join(ch for ch in text if ch.isalnum()).upper()
-        return [col(Investor.national_id).like(like_escape(compact) + "%", escape="\\")]
+        # only where the number is shown in clear: a prefix probe must learn nothing
+        return [
+            col(Investor.national_id).like(like_escape(compact) + "%", escape="\\"),
+            access.personal_data_visible(principal, col(Investor.id)),
+        ]
     words = [w for w in fold(text).split(" ") if w][:6]
     return [col(Investor.sort_name).like("%" + like_escape(w) + "%", escape="\\") for w in words]
 
@@ -127,7 +131,10 @@ async def search_investors(
 ) -> Page[Investor]:
     """Investors by name words or a national ID prefix, optionally by KYC status, in name
     order (keyset pagination). An investor principal finds only itself."""
-    conditions = [access.visible_investors(principal, col(Investor.id)), *_search_filter(text)]
+    conditions = [
+        access.visible_investors(principal, col(Investor.id)),
+        *_search_filter(principal, text),
+    ]
     if kyc_status is not None:
         try:
             conditions.append(col(Investor.kyc_status) == KycStatus(kyc_status).value)
@@ -409,6 +416,7 @@ async def change_kyc_status(
     clean_note = (note or "").strip() or None
     if clean_note is not None and len(clean_note) > 500:
         raise ValidationFailed.on("note", "at most 500 characters")
+    rules.no_card_number("note", clean_note)
     if target is KycStatus.REJECTED and clean_note is None:
         raise ValidationFailed.on("note", "say why the investor is rejected")
     investor = await _locked(session, investor_id)

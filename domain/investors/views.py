@@ -1,4 +1,6 @@
-"""What a principal may see of an investor: personal data masked without ``pii:read``."""
+"""What a principal may see of an investor: personal data (national ID, e-mail, bank
+account) in clear for ``pii:read`` (administrators), the staff who register and pay
+investors (``investors:write``), and the investor themselves; masked for anyone else."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.investors.access import sees_personal_data
 from domain.investors.models import Investor
 from domain.investors.rules import mask_account
 from domain.shared import national_ids
@@ -47,7 +50,7 @@ def _mask_email(value: str) -> str:
 
 
 def present(investor: Investor, principal: Principal) -> InvestorView:
-    clear = principal.can_read_pii
+    clear = sees_personal_data(principal, investor.id)
     id_type = national_ids.NationalIdType(investor.national_id_type)
     return InvestorView(
         id=investor.id,

@@ -35,7 +35,13 @@ class CaseQuery:
     )
     cases: CaseConnection = strawberry.field(
         resolver=r.cases_search,
-        description="The cases you see in a view, filtered and ordered, with facet counts.",
+        description="The cases you see in a view, filtered and ordered, with facet counts. "
+        "Staff only: a customer uses myCases.",
+    )
+    my_cases: CaseConnection = strawberry.field(
+        resolver=r.my_cases,
+        description="The calling customer's own cases, newest first (customer tokens), with "
+        "what the customer may see: their comments and attachments, not internal notes.",
     )
     case_typologies: list[CaseTypology] = strawberry.field(
         resolver=r.case_typologies, description="The typology catalog, by code."

@@ -1,12 +1,17 @@
 """Access to cases through the GraphQL API: each forbidden path of the issue's "Access"
 section (another partner's case by id, by global id, by reference, through `node`, through
 federation, through search filters) is refused with nothing changed, and the NETWORK view
-masks personal data without `pii:read`."""
+masks personal data where the customers' rule does (issue 9)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
+from app.db import transaction
+from domain.customers.models import Customer
+from domain.shared.models import table_of
 from tests.api import case_support
 from tests.api.case_support import (
     ACCEPT,
@@ -179,16 +184,27 @@ async def test_network_view_masks_personal_data_without_pii_read(
     )
     assert [e["node"]["id"] for e in by_ref["data"]["cases"]["edges"]] == [case["id"]]
 
-    # A supervisor (with pii:read) sees the network in clear; the same role without the
-    # scope in its token is masked.
-    clear = token("supervisor", partner="BANCO_PAMPA")
-    seen = await gql(SEARCH, {"view": "NETWORK", **mine}, token=clear)
-    (plain,) = [e["node"] for e in seen["data"]["cases"]["edges"]]
-    assert plain["piiMasked"] is False and plain["description"].startswith("Cliente Eva")
-    narrowed = token("supervisor", partner="BANCO_PAMPA", scopes=["cases:read", "partners:read"])
-    seen = await gql(SEARCH, {"view": "NETWORK", **mine}, token=narrowed)
-    (masked,) = [e["node"] for e in seen["data"]["cases"]["edges"]]
-    assert masked["piiMasked"] is True and masked["description"] == "•••"
+    # A supervisor of a partner not involved with the customer sees the case masked — until
+    # the customer consents to data sharing (issue 9: no partner role holds pii:read). An
+    # administrator (network-wide pii:read) sees it in clear either way.
+    supervisor = token("supervisor", partner="BANCO_PAMPA")
+    for consent in (False, True):
+        async with transaction() as session:
+            await session.execute(
+                sa.update(table_of(Customer))
+                .where(table_of(Customer).c.id == customer.id)
+                .values(consent_data_sharing=consent)
+            )
+        seen = await gql(SEARCH, {"view": "NETWORK", **mine}, token=supervisor)
+        (node,) = [e["node"] for e in seen["data"]["cases"]["edges"]]
+        assert node["piiMasked"] is (not consent), consent
+        assert node["customer"]["piiMasked"] is (not consent), consent
+        assert (node["description"] == "•••") is (not consent), consent
+        if consent:
+            assert node["description"].startswith("Cliente Eva")
+        admin = await gql(SEARCH, {"view": "NETWORK", **mine}, token=token("admin"))
+        (plain,) = [e["node"] for e in admin["data"]["cases"]["edges"]]
+        assert plain["piiMasked"] is False and plain["description"].startswith("Cliente Eva")
 
 
 async def test_case_queries_need_cases_read(gql: Any, token: Any, customers: list[Any]) -> None:

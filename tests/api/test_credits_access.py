@@ -104,7 +104,7 @@ async def test_a_customer_sees_only_their_own_credits(gql, runtime, agent):
     mine = demo["DHPS62"]
     me = customer_token(runtime, mine.customer_id)
     viewer = data(await gql("{ viewer { roles scopes } }", token=me), "viewer")
-    assert viewer == {"roles": ["customer"], "scopes": ["credits:read"]}
+    assert viewer == {"roles": ["customer"], "scopes": ["cases:read", "credits:read"]}
     page = data(await gql(MINE, {}, token=me), "myCredits")
     assert page["totalCount"] == 1
     (edge,) = page["edges"]
@@ -120,7 +120,7 @@ async def test_a_customer_sees_only_their_own_credits(gql, runtime, agent):
     )
     result = data(own, "credit")
     assert result["reference"] == mine.reference and result["position"]["daysPastDue"] == 0
-    assert result["customer"]["piiMasked"] is True  # no pii:read: their data stays masked here
+    assert result["customer"]["piiMasked"] is False  # their own data, in clear (issue 9)
     payment_id = result["payments"]["edges"][0]["node"]["id"]
     node = await gql(
         "query N($id: ID!) { node(id: $id) { ... on Payment { status } } }",

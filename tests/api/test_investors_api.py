@@ -397,7 +397,7 @@ async def test_an_investor_sees_only_itself(gql, runtime, db):
     assert page["totalCount"] == 1
     own = data(await gql(GET, {"id": gid("Investor", mine.id)}, token=tok), "investor")
     assert own["legalName"] == mine.legal_name
-    assert own["piiMasked"]  # an investor token carries no pii:read
+    assert own["piiMasked"] is False  # their own data, in clear (issue 9)
     assert error_code(await gql(GET, {"id": gid("Investor", other.id)}, token=tok)) == "FORBIDDEN"
     nodes = data(
         await gql(
@@ -441,6 +441,12 @@ async def test_personal_data_is_masked_without_pii_read(gql, token, db):
     assert [e["node"]["nationalId"]["number"] for e in listed["edges"]] == [
         masked["nationalId"]["number"]
     ]
+    # A masked reader cannot probe the number by prefix (issue 9); a clear one can.
+    for prefix in ("76543", "76.543.210"):
+        probe = data(await gql(LIST, {"filter": {"search": prefix}}, token=reader), "investors")
+        assert probe["edges"] == [], prefix
+        found = data(await gql(LIST, {"filter": {"search": prefix}}, token=full), "investors")
+        assert [e["node"]["id"] for e in found["edges"]] == [gid("Investor", investor.id)]
 
 
 # --- lists ----------------------------------------------------------------------------------

@@ -201,7 +201,16 @@ async def test_scope_narrowing(client: httpx.AsyncClient, oauth_client: Client) 
     customers = await gql(client, "{ customers(first: 5) { edges { node { piiMasked } } } }", token)
     edges = customers["data"]["customers"]["edges"]
     assert edges
-    assert all(edge["node"]["piiMasked"] for edge in edges)
+    # Its own partner's customers, in clear by the customers' rule (no scope gives that).
+    assert not any(edge["node"]["piiMasked"] for edge in edges)
+    # customers:write was narrowed away: the token cannot register a customer.
+    created = await gql(
+        client,
+        'mutation { createCustomer(input: {nationalId: {type: CL_RUT, number: "12.345.678-5"},'
+        ' givenNames: "Ana", familyNames: "Pérez"}) { __typename } }',
+        token,
+    )
+    assert created["data"]["createCustomer"]["__typename"] == "ForbiddenError"
 
     for scope, refused in [
         ("customers:read teleport", "teleport"),  # no such scope

@@ -1,5 +1,5 @@
 """Views and permissions: OWN, ECOSYSTEM and NETWORK as SQL conditions; reads by id, by
-reference and in batches obey them; masking is decided per operation."""
+reference and in batches obey them; personal data follows the customers' rule, per case."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app.db import read_session
+from app.db import read_session, transaction
 from domain.cases import scopes, service
 from domain.cases.errors import CaseNotFound
 from domain.cases.models import Case
 from domain.cases.scopes import CaseView
+from domain.customers.models import Customer
 from domain.shared.errors import Forbidden, ValidationFailed
-from domain.shared.principal import ROLE_SCOPES, Principal, Role, Scope
+from domain.shared.principal import Principal, Role
 from tests.domain.cases.conftest import ADMIN, Network, derived_to, open_case, principal, run
 
 
@@ -77,18 +78,51 @@ async def test_views_that_are_not_allowed(net: Network) -> None:
         scopes.visible_to(net.agent("BANCO_ANDINO"), "EVERYTHING")
 
 
-def test_masking_follows_pii_read(net: Network) -> None:
-    assert not scopes.masks_pii(net.supervisor("BANCO_ANDINO"), CaseView.NETWORK)
-    assert scopes.masks_pii(net.viewer(), CaseView.NETWORK)
-    narrow = Principal(
-        subject="test:narrow",
-        roles=frozenset({Role.SUPERVISOR}),
-        scopes=ROLE_SCOPES[Role.SUPERVISOR] - {Scope.PII_READ},
-        partner_id=net.ids["BANCO_ANDINO"],
-    )
-    assert scopes.masks_pii(narrow, CaseView.NETWORK)
-    assert scopes.masks_pii(narrow, CaseView.OWN)
-    assert not scopes.masks_pii(net.agent("BANCO_ANDINO"), CaseView.OWN)
+async def test_personal_data_follows_the_customers_rule(
+    net: Network, world: dict[str, Case]
+) -> None:
+    """A case's personal data is its customer's: in clear where the customers' rule says
+    (home partner, involved partners, consent, pii:read), decided in SQL (issue 9)."""
+    customer = world["a"].customer_id
+    assert {c.customer_id for c in world.values()} == {customer}  # one person, three cases
+    ids = [c.id for c in world.values()]
+
+    async def shown(who: Principal) -> set[uuid.UUID]:
+        async with read_session() as session:
+            by_helper = await scopes.pii_visible_cases(session, who, ids)
+            # the same rule as a selected column of a statement that reads cases itself
+            rows = await session.execute(
+                sa.select(Case.id, scopes.pii_visible(who)).where(Case.id.in_(ids))  # type: ignore[call-overload,attr-defined]
+            )
+            by_column = {key for key, visible in rows.all() if visible}
+        assert by_helper == by_column, who
+        return by_helper
+
+    async with transaction() as session:
+        await session.execute(
+            sa.update(Customer)
+            .where(Customer.id == customer)  # type: ignore[arg-type]
+            .values(consent_data_sharing=False)
+        )
+    everything = set(ids)
+    # The home partner (BANCO_ANDINO), and every partner involved in any of the person's
+    # cases (RETAIL_SUR, BANCO_PAMPA, TARJETA_PLATA), sees all of the person's cases.
+    for code in ("BANCO_ANDINO", "RETAIL_SUR", "BANCO_PAMPA", "TARJETA_PLATA"):
+        assert await shown(net.supervisor(code)) == everything, code
+        assert await shown(net.agent(code)) == everything, code
+    assert await shown(ADMIN) == everything
+    # Nobody else: not a partner that never touched them, not a network viewer.
+    for who in (net.supervisor("CLUB_PUNTOS"), net.viewer(), net.viewer("BANCO_PAMPA")):
+        assert await shown(who) == set(), who
+    # Consent opens them to every partner — not to network-wide roles without pii:read.
+    async with transaction() as session:
+        await session.execute(
+            sa.update(Customer)
+            .where(Customer.id == customer)  # type: ignore[arg-type]
+            .values(consent_data_sharing=True)
+        )
+    assert await shown(net.supervisor("CLUB_PUNTOS")) == everything
+    assert await shown(net.viewer()) == set()
 
 
 async def test_reads_obey_the_views(net: Network, world: dict[str, Case]) -> None:

@@ -159,11 +159,41 @@ async def test_views_not_allowed_are_refused(net: Network) -> None:
     assert await refs(net.viewer(), "OWN") == set()
 
 
+async def consent(customer_id: uuid.UUID, value: bool) -> None:
+    async with transaction() as session:
+        await session.execute(
+            sa.update(Customer)
+            .where(Customer.id == customer_id)  # type: ignore[arg-type]
+            .values(consent_data_sharing=value)
+        )
+
+
 async def test_masking_travels_with_the_result(net: Network, world: dict[str, Case]) -> None:
-    viewer = await find(net.viewer(), "NETWORK")
-    assert viewer.masked is True and viewer.view is CaseView.NETWORK
-    assert (await find(net.supervisor("BANCO_ANDINO"), "NETWORK")).masked is False
-    assert (await find(net.agent("BANCO_ANDINO"), "OWN")).masked is False
+    """Case by case, as the customers' rule says for each case's customer (issue 9)."""
+    for customer in {c.customer_id for c in world.values()}:
+        await consent(customer, False)
+    viewer = await find(net.viewer(), "NETWORK", first=100)
+    assert viewer.view is CaseView.NETWORK and len(viewer.page.items) == 4
+    assert all(viewer.masked(c) for c in viewer.page.items)
+    assert all(v.pii_masked for v in viewer.customers.values())
+    for who, view in (
+        (net.supervisor("BANCO_ANDINO"), "NETWORK"),
+        (net.agent("BANCO_ANDINO"), "OWN"),
+    ):
+        found = await find(who, view, first=100)  # its home customers
+        assert found.page.items and not any(found.masked(c) for c in found.page.items)
+    # A partner not involved sees every case masked, until a customer consents: then that
+    # customer's cases (and only those) are in clear.
+    outsider = net.supervisor("CLUB_PUNTOS")
+    before = await find(outsider, "NETWORK")
+    assert all(before.masked(c) for c in world.values())
+    await consent(world["d"].customer_id, True)
+    found = await find(outsider, "NETWORK", first=100)
+    shown = {c.reference: not found.masked(c) for c in found.page.items}
+    assert shown == {c.reference: c.customer_id == world["d"].customer_id for c in world.values()}
+    assert {k: not v.pii_masked for k, v in found.customers.items()} == {
+        c.customer_id: c.customer_id == world["d"].customer_id for c in world.values()
+    }
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -254,6 +284,26 @@ async def test_masked_text_matches_references_only(net: Network, world: dict[str
     assert someone is not None
     assert await refs(viewer, "NETWORK", filter=CaseFilter(text=someone.national_id)) == set()
     assert await refs(viewer, "NETWORK", filter=CaseFilter(text=someone.family_names)) == set()
+
+
+async def test_free_text_matches_personal_data_only_where_it_is_shown(
+    net: Network, world: dict[str, Case]
+) -> None:
+    """A partner's supervisor in NETWORK: names, national IDs and descriptions match the
+    cases whose customer it sees in clear, never the others (issue 9)."""
+    d = world["d"]
+    async with read_session() as session:
+        someone = await session.get(Customer, d.customer_id)
+    assert someone is not None
+    outsider = net.supervisor("CLUB_PUNTOS")
+    probes = [someone.national_id[:6], someone.national_id, someone.family_names, "micro"]
+    await consent(d.customer_id, False)
+    for text in probes:
+        assert await refs(outsider, "NETWORK", filter=CaseFilter(text=text)) == set(), text
+        assert d.reference in await refs(ADMIN, "NETWORK", filter=CaseFilter(text=text)), text
+    await consent(d.customer_id, True)
+    for text in probes:
+        assert d.reference in await refs(outsider, "NETWORK", filter=CaseFilter(text=text)), text
 
 
 @pytest.mark.parametrize(

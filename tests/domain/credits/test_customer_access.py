@@ -41,8 +41,9 @@ async def visible_ids(who: Principal) -> set[uuid.UUID]:
         return set((await session.execute(stmt)).scalars().all())
 
 
-def test_a_customer_reads_credits_and_nothing_else():
-    assert ROLE_SCOPES[Role.CUSTOMER] == frozenset({Scope.CREDITS_READ})
+def test_a_customer_reads_credits_and_cases_and_nothing_else():
+    # cases:read since issue 9 (myCases); each domain narrows it to their own rows
+    assert ROLE_SCOPES[Role.CUSTOMER] == frozenset({Scope.CREDITS_READ, Scope.CASES_READ})
 
 
 async def test_a_customer_sees_only_their_own_credits(make_credit, two_customers, outsider):

@@ -1,0 +1,52 @@
+"""When a partner is *involved* in a case, and through its cases with a customer.
+
+A partner is involved in a case it opened (``originating_partner_id``), handles
+(``handling_partner_id``), is asked to take (``pending_derivation_to``), or has a status
+row for (:class:`CasePartnerStatus`: every partner that handled it before, and any partner
+the case was pushed to). This is the ECOSYSTEM view of :mod:`domain.cases.scopes` and the
+cases' part of the customers' rule (:mod:`domain.customers.scopes`): a partner involved in
+any case of a customer is involved with that customer.
+
+Both functions build correlated SQL over fresh aliases, so they can be nested inside any
+statement (one that reads ``cases`` itself included) without being correlated to the
+wrong row. This module imports only the cases' tables, so the customers' rule can use it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.cases.models import Case, CasePartnerStatus
+from domain.shared.models import table_of
+
+
+def involves(cases: sa.FromClause, partner_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    """Whether ``partner_id`` is involved in the case row of ``cases`` (the table or an
+    alias of it)."""
+    statuses = sa.alias(table_of(CasePartnerStatus))
+    return sa.or_(
+        cases.c.originating_partner_id == partner_id,
+        cases.c.handling_partner_id == partner_id,
+        cases.c.pending_derivation_to == partner_id,
+        sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(statuses)
+            .where(statuses.c.case_id == cases.c.id, statuses.c.partner_id == partner_id)
+        ),
+    )
+
+
+def customer_involvement(
+    partner_id: uuid.UUID, customer_id: sa.ColumnElement[Any]
+) -> sa.ColumnElement[bool]:
+    """Whether ``partner_id`` is involved in any case of the customer ``customer_id`` (a
+    column of the enclosing statement)."""
+    cases = sa.alias(table_of(Case))
+    return sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(cases)
+        .where(cases.c.customer_id == customer_id, involves(cases, partner_id))
+    )
