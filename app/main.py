@@ -31,6 +31,7 @@ from app.policies import configure_policies
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
 from app.ws import GraphQLWebSocket
+from domain.shared import pan
 from domain.shared.context import request_id_var
 from workers.backbone import Backbone
 from workers.relay import refresh_backlog_gauges
@@ -51,7 +52,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        sane = _REQUEST_ID.match(incoming) and not pan.contains_pan(incoming)
+        request_id = incoming if sane else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500

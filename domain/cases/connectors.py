@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import sqlalchemy as sa
@@ -40,7 +40,7 @@ from sqlmodel import col
 from domain.cases import scopes
 from domain.cases.models import ConnectorAuth, PartnerConnector
 from domain.partners.models import Partner
-from domain.shared import audit, outbox
+from domain.shared import audit, outbox, pan
 from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, Forbidden, NotFound, Problems
 from domain.shared.netguard import STRICT, AddressPolicy, is_loopback_name, parse_address
@@ -218,6 +218,9 @@ def clean_endpoint(
         return None
     if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
         problems.add(field, "must not contain spaces or control characters")
+        return None
+    if pan.contains_pan(unquote(url)):  # %34%31… too
+        problems.add(field, pan.MESSAGE)
         return None
     try:
         parts = urlsplit(url)

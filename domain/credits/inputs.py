@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from domain.credits.schedules import Schedule, ScheduleRequest, build_schedule, parse_money
+from domain.shared import pan
 from domain.shared.errors import FieldProblem, Problems, ValidationFailed
 from domain.shared.money import Money
 
@@ -96,6 +97,8 @@ def parse_reason(value: object, field: str = "reason") -> str:
     text = " ".join(value.split())
     if len(text) > MAX_REASON:
         raise ValidationFailed.on(field, f"at most {MAX_REASON} characters")
+    if pan.contains_pan(text):
+        raise ValidationFailed.on(field, pan.MESSAGE)
     return text
 
 

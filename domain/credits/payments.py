@@ -31,7 +31,7 @@ from domain.credits.policy import CreditPolicy, business_date, get_policy, today
 from domain.credits.schedules import parse_money
 from domain.credits.service import get_credit
 from domain.credits.states import CreditStatus, PaymentStatus
-from domain.shared import audit
+from domain.shared import audit, pan
 from domain.shared import event_schemas as wire
 from domain.shared.errors import (
     Conflict,
@@ -165,6 +165,8 @@ def _clean_text(value: object, field: str, limit: int, problems: Problems) -> st
     text = " ".join(value.split()) if isinstance(value, str) else ""
     if not text or len(text) > limit:
         problems.add(field, f"1 to {limit} characters")
+    elif pan.contains_pan(text):
+        problems.add(field, pan.MESSAGE)
     return text
 
 
@@ -202,6 +204,8 @@ async def register_payment(
     policy = policy or get_policy()
     if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
         raise ValidationFailed.on("idempotencyKey", "1 to 100 visible ASCII characters, no spaces")
+    if pan.contains_pan(idempotency_key):
+        raise ValidationFailed.on("idempotencyKey", pan.MESSAGE)
     credit = await records.lock_credit(session, credit_id)
     ensure_visible(principal, credit)
     p = Problems()

@@ -51,7 +51,7 @@ from domain.credits.schedules import FeeMode, GraceKind, ScheduleRequest, Scheme
 from domain.credits.states import AgingBucket, CreditStatus, ScheduleReason
 from domain.customers.models import Customer
 from domain.partners.models import Partner, PartnerKind
-from domain.shared import audit
+from domain.shared import audit, pan
 from domain.shared import event_schemas as wire
 from domain.shared.errors import Forbidden, NotFound, Problems, ValidationFailed
 from domain.shared.money import CURRENCY_EXPONENTS
@@ -155,6 +155,9 @@ async def create_credit(
     code = product_code.strip().upper() if isinstance(product_code, str) else ""
     if not _PRODUCT_CODE.match(code):
         p.add("productCode", "1 to 40 letters, digits, '-' or '_'")
+    elif pan.contains_pan(code):
+        p.add("productCode", pan.MESSAGE)
+        code = ""
     money = parse_amount(amount, currency, "amount", p)
     if money is not None and money.amount <= 0:
         p.add("amount", "must be greater than zero")
@@ -192,6 +195,8 @@ async def create_credit(
         vehicle = " ".join(str(vehicle_ref).split())
         if not vehicle or len(vehicle) > MAX_VEHICLE_REF:
             p.add("vehicleRef", f"1 to {MAX_VEHICLE_REF} characters")
+        elif pan.contains_pan(vehicle):
+            p.add("vehicleRef", pan.MESSAGE)
     order = None
     try:
         order = AllocationOrder.parse(allocation_order, allocation_mode, field="allocationOrder")

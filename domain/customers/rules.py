@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from domain.partners.models import COUNTRIES
+from domain.shared import pan
 from domain.shared.errors import Problems
 from domain.shared.text import clean_name
 
@@ -16,7 +17,6 @@ _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-_PAN_LIKE = re.compile(r"(?:\d[ -]?){13,19}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ def email(problems: Problems, field: str, value: str | None) -> str | None:
         return None
     if len(text) > 254 or not _EMAIL.match(text):
         problems.add(field, "is not a valid e-mail address")
+        return None
+    if pan.contains_pan(text):
+        problems.add(field, pan.MESSAGE)
         return None
     local, _, domain = text.rpartition("@")
     return f"{local}@{domain.lower()}"
@@ -84,8 +87,8 @@ def _line(
         return None
     if len(text) > limit:
         problems.add(field, f"at most {limit} characters")
-    if _PAN_LIKE.search(text):
-        problems.add(field, "must not contain a card number")
+    if pan.contains_pan(text):
+        problems.add(field, pan.MESSAGE)
     return text
 
 

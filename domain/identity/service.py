@@ -13,7 +13,7 @@ from sqlmodel import col
 from domain.identity import secrets
 from domain.identity.models import OAuthClient, User
 from domain.partners.models import Partner
-from domain.shared import audit
+from domain.shared import audit, pan
 from domain.shared.errors import Forbidden, NotFound, Problems
 from domain.shared.principal import (
     PARTNER_ROLES,
@@ -70,6 +70,8 @@ async def create_client(
     name = (name or "").strip()
     if not name or len(name) > 200:
         problems.add("name", "a name of 1-200 characters is required")
+    elif pan.contains_pan(name):
+        problems.add("name", pan.MESSAGE)
     partner = await _partner(session, problems, partner_id)
     parsed = _check_roles(problems, roles, partner)
     allowed = allowed_scopes(frozenset(parsed))

@@ -66,6 +66,7 @@ from domain.shared.time import utcnow
 __all__ = [
     "FundingShare",
     "PaymentParts",
+    "repaid_principal",
     "round_half_even",
     "split_payments",
     "sync_credit",
@@ -94,9 +95,25 @@ class FundingShare:
     share_ppm: int
     servicing_fee_ppm: int
     effective_on: date | None
+    #: The principal the investor put in: its principal is never repaid beyond it (None:
+    #: no cap, for splits computed on their own).
+    amount: int | None = None
+    #: The principal the credit had repaid when the funding was made.
+    principal_repaid_before: int = 0
 
     def shares(self, value_date: date) -> bool:
+        """Whether the interest of a payment with this value date is shared."""
         return self.effective_on is None or self.effective_on <= value_date
+
+    def principal_at(self, repaid: int) -> tuple[int, int]:
+        """``(principal, beyond)`` owed to the investor once the credit has repaid
+        ``repaid`` of principal in all: its share of what was repaid since it funded,
+        rounded down, up to the amount it put in; ``beyond`` is its share past that amount
+        (interest that was capitalised into the principal), owed as interest."""
+        share = max(0, repaid - self.principal_repaid_before) * self.share_ppm // PPM
+        if self.amount is None or share <= self.amount:
+            return share, 0
+        return self.amount, share - self.amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +141,45 @@ def _split(total: int, weights: list[int]) -> list[int]:
 
 
 def split_payments(
-    payments: Sequence[PaymentParts], fundings: Sequence[FundingShare]
+    payments: Sequence[PaymentParts],
+    fundings: Sequence[FundingShare],
+    booking_order: Sequence[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, dict[Key, int]]:
     """The figures of each payment, ``{payment_id: {(party, funding_id, component):
-    amount}}``; ``payments`` in booking order (``paid_at``, id). Payments no funding
-    shares are left out."""
+    amount}}``; ``payments`` in value order (``paid_at``, id), ``booking_order`` the same
+    payments in the order they were booked (default: value order). Payments no funding
+    shares are left out (the lender keeps them whole).
+
+    - Interest and late interest: the fundings in effect on the payment's value date share
+      them, by largest remainder of running totals per set of sharing fundings.
+    - Principal: in booking order, each funding is owed ``FundingShare.principal_at`` of
+      the running total; a payment's part is the difference, the lender's the rest. Its
+      share past the amount it put in is added to its INTEREST.
+    """
     out: dict[uuid.UUID, dict[Key, int]] = {}
+    by_id = {p.payment_id: p for p in payments}
+
+    # principal, in booking order: what each funding is owed of each payment
+    principal: dict[uuid.UUID, list[tuple[int, int]]] = {}
+    repaid = 0
+    for payment_id in booking_order if booking_order is not None else list(by_id):
+        amount = by_id[payment_id].components.get(LineComponent.PRINCIPAL, 0)
+        differences = []
+        for funding in fundings:
+            was, was_beyond = funding.principal_at(repaid)
+            now, now_beyond = funding.principal_at(repaid + amount)
+            differences.append((now - was, now_beyond - was_beyond))
+        repaid += amount
+        principal[payment_id] = differences
+    beyond_total: dict[uuid.UUID, int] = defaultdict(int)  # per funding, fee base
+
     # Running totals per set of sharing fundings (fundings only join, so each set covers
     # one stretch of value dates): component total, and each party's split of it.
     totals: dict[tuple[tuple[uuid.UUID, ...], LineComponent], int] = defaultdict(int)
     for payment in payments:
         parts = [f for f in fundings if f.shares(payment.value_date)]
-        if not parts:
+        owed = principal.get(payment.payment_id, [(0, 0)] * len(fundings))
+        if not parts and not any(a or b for a, b in owed):
             continue
         unfunded = PPM - sum(f.share_ppm for f in parts)
         if unfunded < 0:
@@ -144,6 +188,8 @@ def split_payments(
         group = tuple(f.funding_id for f in parts)
         lines: dict[Key, int] = {}
         for component, with_fee in SHARED_COMPONENTS:
+            if component == LineComponent.PRINCIPAL:
+                continue
             amount = payment.components.get(component, 0)
             before_total = totals[(group, component)]
             after_total = before_total + amount
@@ -165,6 +211,24 @@ def split_payments(
                     )
                     lines[key] = lines.get(key, 0) - fee
             lines[(Party.LENDER.value, None, component.value)] = after[-1] - before[-1]
+        amount = payment.components.get(LineComponent.PRINCIPAL, 0)
+        lender = amount
+        for funding, (part, beyond) in zip(fundings, owed, strict=True):
+            if not (part or beyond or funding in parts):
+                continue
+            lines[(Party.INVESTOR.value, funding.funding_id, LineComponent.PRINCIPAL.value)] = part
+            lender -= part + beyond
+            if beyond:
+                key = (Party.INVESTOR.value, funding.funding_id, LineComponent.INTEREST.value)
+                lines[key] = lines.get(key, 0) + beyond
+                was = beyond_total[funding.funding_id]
+                beyond_total[funding.funding_id] = was + beyond
+                fee = round_half_even((was + beyond) * funding.servicing_fee_ppm, PPM) - (
+                    round_half_even(was * funding.servicing_fee_ppm, PPM)
+                )
+                key = (Party.INVESTOR.value, funding.funding_id, LineComponent.SERVICING_FEE.value)
+                lines[key] = lines.get(key, 0) - fee
+        lines[(Party.LENDER.value, None, LineComponent.PRINCIPAL.value)] = lender
         out[payment.payment_id] = lines
     return out
 
@@ -172,11 +236,37 @@ def split_payments(
 async def _fundings(session: AsyncSession, credit_id: uuid.UUID) -> list[FundingShare]:
     t = table_of(CreditFunding)
     rows = await session.execute(
-        sa.select(t.c.id, t.c.investor_id, t.c.share_ppm, t.c.servicing_fee_ppm, t.c.effective_on)
+        sa.select(
+            t.c.id,
+            t.c.investor_id,
+            t.c.share_ppm,
+            t.c.servicing_fee_ppm,
+            t.c.effective_on,
+            t.c.amount,
+            t.c.principal_repaid_before,
+        )
         .where(t.c.credit_id == credit_id)
         .order_by(t.c.id)
     )
     return [FundingShare(*row) for row in rows.all()]
+
+
+async def repaid_principal(session: AsyncSession, credit_id: uuid.UUID) -> int:
+    """The principal a credit has repaid so far: its booked payments' principal
+    allocations, every schedule included."""
+    payments = table_of(Payment)
+    allocations = table_of(Allocation)
+    total = await session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(allocations.c.amount), 0))
+        .select_from(allocations)
+        .join(payments, payments.c.id == allocations.c.payment_id)
+        .where(
+            allocations.c.credit_id == credit_id,
+            allocations.c.component == Component.PRINCIPAL.value,
+            payments.c.status == PaymentStatus.BOOKED.value,
+        )
+    )
+    return int(total.scalar_one())
 
 
 async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
@@ -207,7 +297,7 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
 
     booked = (
         await session.execute(
-            sa.select(payments.c.id, payments.c.paid_on)
+            sa.select(payments.c.id, payments.c.paid_on, payments.c.created_at)
             .where(
                 payments.c.credit_id == credit_id,
                 payments.c.status == PaymentStatus.BOOKED.value,
@@ -216,6 +306,7 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
         )
     ).all()
     paid_on: dict[uuid.UUID, date] = {row.id: row.paid_on for row in booked}
+    booking_order = [row.id for row in sorted(booked, key=lambda r: (r.created_at, r.id))]
     sums: dict[uuid.UUID, dict[LineComponent, int]] = defaultdict(dict)
     allocated = await session.execute(
         sa.select(
@@ -254,7 +345,7 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
 
     ordered = [PaymentParts(pid, day, sums.get(pid, {})) for pid, day in paid_on.items()]
     desired: dict[tuple[uuid.UUID, Key], int] = {}
-    for payment_id, figures in split_payments(ordered, fundings).items():
+    for payment_id, figures in split_payments(ordered, fundings, booking_order).items():
         for key, amount in figures.items():
             desired[(payment_id, key)] = amount
         value_dates.setdefault(payment_id, paid_on[payment_id])

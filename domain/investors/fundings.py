@@ -8,10 +8,16 @@ concurrent fundings cannot both take the last part.
 
 - A credit still ``APPROVED`` (not disbursed) is funded from its start: the investor puts in
   its share of the principal and shares every payment (``effective_on`` is NULL).
-- An ``ACTIVE`` credit is funded from the next business day of the credit: the investor
-  puts in its share of the outstanding principal and shares the payments whose value date
-  (``paid_on``) is on or after ``effective_on``. Earlier payments stay with the lender.
-- Invested amounts are rounded down to the minor unit (the lender keeps the remainder).
+- An ``ACTIVE`` credit is funded as it stands when the funding is made: the investor puts
+  in its share of the outstanding principal, and is owed its share of every principal
+  repaid beyond what the credit had repaid then (``principal_repaid_before``) — a payment
+  booked later but dated earlier included, since the outstanding it bought still counted
+  it. Interest and late interest are shared for payments whose value date (``paid_on``)
+  is on or after ``effective_on`` (the next day of the credit): interest accrued before
+  stays with the lender.
+- Invested amounts are rounded down to the minor unit (the lender keeps the remainder),
+  and so is the investor's principal: ``floor(share * repaid since)``, never more than it
+  put in. So what it holds is always what it put in minus what it was given back.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from domain.credits.models import Credit, Installment
 from domain.credits.policy import today
 from domain.credits.states import CreditStatus
 from domain.investors import access
-from domain.investors.distributions import sync_credit
+from domain.investors.distributions import repaid_principal, sync_credit
 from domain.investors.models import PPM, CreditFunding, Investor, KycStatus
 from domain.investors.policy import get_policy
 from domain.shared import audit, outbox
@@ -176,6 +182,7 @@ async def fund_credit(
         amount=share_ppm * base // PPM,
         currency=credit.currency,
         effective_on=None if from_start else today(credit.timezone) + timedelta(days=1),
+        principal_repaid_before=0 if from_start else await repaid_principal(session, credit.id),
         funded_at=utcnow(),
         funded_by=principal.subject[:200],
     )

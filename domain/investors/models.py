@@ -107,6 +107,9 @@ class CreditFunding(SQLModel, table=True):
             f"servicing_fee_ppm >= 0 AND servicing_fee_ppm <= {PPM}", name="servicing_fee_ppm_range"
         ),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+        sa.CheckConstraint(
+            "principal_repaid_before >= 0", name="principal_repaid_before_not_negative"
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True, sa_type=UUIDType)
@@ -123,9 +126,14 @@ class CreditFunding(SQLModel, table=True):
     #: funded (its whole principal before disbursement), rounded down.
     amount: int = Field(sa_type=sa.BigInteger)
     currency: str = Field(max_length=3)
-    #: Payments with a value date (``paid_on``) on or after this day are shared with the
-    #: investor; NULL: every payment (funded before disbursement).
+    #: Interest and late interest of payments with a value date (``paid_on``) on or after
+    #: this day are shared with the investor; NULL: every payment's (funded before
+    #: disbursement).
     effective_on: date | None = Field(default=None)
+    #: Principal the credit had repaid (its booked payments' principal allocations) when the
+    #: funding was made: the investor shares the principal repaid beyond it, whatever the
+    #: value date of the payment that repays it (``docs/investors.md`` §2).
+    principal_repaid_before: int = Field(default=0, sa_type=sa.BigInteger)
     funded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     funded_by: str = Field(max_length=200)
 

@@ -4,9 +4,10 @@ Per currency (an investor may fund CLP and UF credits; amounts of different curr
 never added):
 
 - ``invested``: the principal put into its fundings.
-- ``outstanding_principal``: its share of each funded credit's outstanding principal
-  (``Σ share_ppm * outstanding // 1,000,000`` per credit), written-off credits aside
-  (``written_off_principal``).
+- ``outstanding_principal``: per funded credit, what it put in minus the principal
+  distributed to it (every line, whatever its value date) — its share of the credit's
+  outstanding principal, rounded as its invested amount was (``docs/investors.md`` §2);
+  written-off credits aside (``written_off_principal``).
 - ``received_*`` / ``fees`` / ``interest_earned``: the sums of its distribution lines with a
   value date up to ``as_of`` (gross interest, late interest and principal; fees positive;
   interest earned = interest + late interest - fees).
@@ -132,7 +133,6 @@ async def investor_portfolio(
                 credits.c.reference,
                 credits.c.status,
                 credits.c.currency,
-                credits.c.outstanding_principal,
                 credits.c.days_past_due,
                 sa.func.sum(fundings.c.share_ppm),
                 sa.func.sum(fundings.c.amount),
@@ -144,12 +144,25 @@ async def investor_portfolio(
                 credits.c.reference,
                 credits.c.status,
                 credits.c.currency,
-                credits.c.outstanding_principal,
                 credits.c.days_past_due,
             )
             .order_by(credits.c.id)
         )
     ).all()
+
+    # 1b. principal distributed to it per credit: what it holds is invested minus that
+    returned = dict(
+        (
+            await session.execute(
+                sa.select(lines.c.credit_id, sa.func.sum(lines.c.amount))
+                .where(
+                    lines.c.investor_id == investor_id,
+                    lines.c.component == LineComponent.PRINCIPAL.value,
+                )
+                .group_by(lines.c.credit_id)
+            )
+        ).all()
+    )
 
     # 2. invested amounts by day, for the rate of return: a funding from the start pays for
     #    the disbursement (its day), one of an active credit is paid when it is made
@@ -231,10 +244,10 @@ async def investor_portfolio(
         return books[currency]
 
     for row in held:
-        credit_id, reference, status, currency, outstanding, dpd, share_ppm, amount = row
+        credit_id, reference, status, currency, dpd, share_ppm, amount = row
         b = book(currency)
         share_ppm = int(share_ppm)
-        mine = Money(share_ppm * int(outstanding) // PPM, currency)
+        mine = Money(int(amount) - int(returned.get(credit_id) or 0), currency)
         bucket = aging_bucket(int(dpd or 0)).value
         b.invested += Money(int(amount), currency)
         if status == CreditStatus.WRITTEN_OFF.value:

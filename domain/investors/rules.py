@@ -24,7 +24,8 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.ar import cbu as ar_cbu
 
 from domain.investors.models import BankAccountType
-from domain.shared.errors import Problems
+from domain.shared import pan
+from domain.shared.errors import Problems, ValidationFailed
 from domain.shared.text import clean_name
 
 _LEGAL_NAME = re.compile(r"^[\w][\w .,'&()\-/\u2019]*$")
@@ -60,6 +61,8 @@ def legal_name(problems: Problems, field: str, value: str | None) -> str:
         problems.add(field, "at most 200 characters")
     elif not _LEGAL_NAME.match(text):
         problems.add(field, "only letters, digits, spaces and . , ' & ( ) - /")
+    elif pan.contains_pan(text):
+        problems.add(field, pan.MESSAGE)
     return text
 
 
@@ -70,8 +73,17 @@ def email(problems: Problems, field: str, value: str | None) -> str | None:
     if len(text) > 254 or not _EMAIL.match(text):
         problems.add(field, "is not a valid e-mail address")
         return None
+    if pan.contains_pan(text):
+        problems.add(field, pan.MESSAGE)
+        return None
     local, _, domain = text.rpartition("@")
     return f"{local}@{domain.lower()}"
+
+
+def no_card_number(field: str, value: str | None) -> None:
+    """Refuse a text that holds a card number (:class:`ValidationFailed` on ``field``)."""
+    if pan.contains_pan(value):
+        raise ValidationFailed.on(field, pan.MESSAGE)
 
 
 def clabe_check_digit(first17: str) -> str:
@@ -106,6 +118,11 @@ def bank_account(
         kind = None
     if kind is not None and kind not in ACCOUNT_TYPES.get(country, frozenset()):
         problems.add(f"{field}.accountType", f"{kind.value} accounts do not exist in {country}")
+    if pan.contains_pan(value.number):
+        problems.add(
+            f"{field}.number", "is a card number, not a bank account: card numbers are never kept"
+        )
+        return None
     number = _digits(problems, f"{field}.number", value.number or "")
     code = None
     if value.bank_code is not None and value.bank_code.strip():

@@ -39,7 +39,7 @@ from domain.investors.models import (
     StatementStatus,
 )
 from domain.investors.policy import get_policy
-from domain.shared import audit, outbox
+from domain.shared import audit, outbox, pan
 from domain.shared import event_schemas as wire
 from domain.shared.errors import Conflict, InvalidTransition, NotFound, Problems, ValidationFailed
 from domain.shared.ids import uuid7
@@ -323,6 +323,8 @@ async def mark_settlement_paid(
         problems.add("reference", "is required (the bank transfer's reference)")
     elif len(clean_reference) > 100:
         problems.add("reference", "at most 100 characters")
+    elif pan.contains_pan(clean_reference):
+        problems.add("reference", pan.MESSAGE)
     when: datetime | None = None
     try:
         when = ensure_utc(paid_at)

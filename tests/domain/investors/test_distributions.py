@@ -92,6 +92,8 @@ async def load(credit_id: uuid.UUID) -> Ledger:
                         f.c.share_ppm,
                         f.c.servicing_fee_ppm,
                         f.c.effective_on,
+                        f.c.amount,
+                        f.c.principal_repaid_before,
                     )
                     .where(f.c.credit_id == credit_id)
                     .order_by(f.c.id)
@@ -146,11 +148,23 @@ def check_ledger(ledger: Ledger) -> dict[str, int]:
             for f, part in zip(ledger.fundings, parts, strict=True):
                 assert abs(part - Fraction(total * f.share_ppm, 1_000_000)) < 2
             assert sum(parts) + mine.get((payment_id, "LENDER", None, component), 0) == total
-    # over the credit's life, every party has exactly the split of the whole
+    # over the credit's life, every party has exactly the split of the whole: of interest
+    # and late interest by largest remainder; of principal, each investor its share of
+    # what was repaid since it funded rounded down, never past what it put in
     if ledger.fundings:
+        repaid = sum(ledger.allocations.get(p, {}).get("PRINCIPAL", 0) for p in ledger.booked)
+        for f in ledger.fundings:
+            assert f.amount is not None
+            got = sum(
+                v
+                for k, v in ledger.figures.items()
+                if k[1] == "INVESTOR" and k[2] == f.funding_id and k[3] == "PRINCIPAL"
+            )
+            since = max(0, repaid - f.principal_repaid_before)
+            assert got == min(f.amount, since * f.share_ppm // 1_000_000)
         weights = [f.share_ppm for f in ledger.fundings]
         weights.append(1_000_000 - sum(weights))
-        for component in SHARED:
+        for component in ("INTEREST", "LATE_INTEREST"):
             whole = sum(ledger.allocations.get(p, {}).get(component, 0) for p in ledger.booked)
             want = allocate_int(whole, weights) if whole else [0] * len(weights)
             got = [
