@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from strawberry import relay
 
 from app.db import read_session
+from domain.credits.models import Credit
 from domain.customers.models import Customer as CustomerRow
 from domain.partners.models import Partner as PartnerRow
 
@@ -62,6 +63,22 @@ async def some_customers(count: int) -> list[CustomerRow]:
     async with read_session() as session:
         stmt = sa.select(CustomerRow).order_by(CustomerRow.national_id).limit(count)  # type: ignore[arg-type]
         return list((await session.execute(stmt)).scalars().all())
+
+
+async def clear_for(partner: uuid.UUID, rows: list[CustomerRow]) -> dict[uuid.UUID, bool]:
+    """Whether an agent of ``partner`` sees each customer in clear (issue 9's rule: home
+    partner, a credit it holds, or consent; the seed has no cases)."""
+    async with read_session() as session:
+        lent = set(
+            (
+                await session.execute(
+                    sa.select(Credit.customer_id).where(Credit.partner_id == partner)  # type: ignore[call-overload,arg-type]
+                )
+            ).scalars()
+        )
+    return {
+        r.id: r.home_partner_id == partner or r.consent_data_sharing or r.id in lent for r in rows
+    }
 
 
 def error_code(body: dict[str, Any]) -> str:
@@ -212,6 +229,8 @@ async def test_nodes_batches_each_type(gql, agent, sql_counter):
     ids.append(gid("Partner", partners["BANCO_PAMPA"].id))
     ids.append(gid("Customer", uuid.uuid4()))
 
+    clear = await clear_for(partners["BANCO_ANDINO"].id, customers)
+    assert set(clear.values()) == {True, False}  # both kinds in the batch
     await gql("{ partners { code } }", token=agent)  # warm the partner directory
     sql_counter.reset()
     body = await gql(NODES, {"ids": ids}, token=agent)
@@ -230,7 +249,8 @@ async def test_nodes_batches_each_type(gql, agent, sql_counter):
     assert [n["id"] for n in customer_nodes] == [gid("Customer", c.id) for c in customers]
     codes = {p.id: code for code, p in partners.items()}
     for node, row in zip(customer_nodes, customers, strict=True):
-        assert node["givenNames"] == row.given_names
+        masked = f"{row.given_names[0]}•••"
+        assert node["givenNames"] == (row.given_names if clear[row.id] else masked)
         assert node["homePartner"]["code"] == codes[row.home_partner_id]
 
     # One batch of customers; partners for the Partner nodes and for homePartner may share
@@ -259,6 +279,8 @@ async def test_entities_resolve_in_one_batch_per_type(gql, agent, sql_counter, s
     representations.append({"__typename": "Partner", "id": gid("Customer", customers[0].id)})
     representations.append({"__typename": "Customer"})
 
+    clear = await clear_for(partners["BANCO_ANDINO"].id, customers)
+    assert set(clear.values()) == {True, False}  # both kinds in the batch
     await gql("{ partners { code } }", token=agent)  # warm the partner directory
     sql_counter.reset()
     body = await gql(ENTITIES, {"representations": representations}, token=agent)
@@ -275,8 +297,9 @@ async def test_entities_resolve_in_one_batch_per_type(gql, agent, sql_counter, s
             if rep["__typename"] == "Customer":
                 row = next(rows)
                 assert entity["id"] == gid("Customer", row.id)
-                assert entity["givenNames"] == row.given_names
-                assert entity["piiMasked"] is False
+                masked = f"{row.given_names[0]}•••"
+                assert entity["givenNames"] == (row.given_names if clear[row.id] else masked)
+                assert entity["piiMasked"] is not clear[row.id]
                 assert entity["homePartner"]["code"] == codes[row.home_partner_id]
             else:
                 assert entity["code"] == next(partner_codes)
