@@ -30,16 +30,20 @@ class CaseAttachment(relay.Node):
     id: relay.NodeID[str]
     case_id: strawberry.ID = strawberry.field(description="The case's global id.")
     file_name: str = strawberry.field(
-        description="The name as cleaned on upload; masked without `pii:read`."
+        description="The name as cleaned on upload; masked where the case's personal data "
+        "is masked for you."
     )
     content_type: str = strawberry.field(description="Detected from the bytes.")
     size_bytes: int
     sha256: str = strawberry.field(description="SHA-256 of the bytes, hexadecimal.")
     visibility: CaseVisibility
-    uploaded_by: str = strawberry.field(description="Who uploaded it; masked without `pii:read`.")
+    uploaded_by: str = strawberry.field(
+        description="Who uploaded it; masked where the case's personal data is masked for you."
+    )
     uploaded_at: datetime
     pii_masked: bool = strawberry.field(
-        description="True when the name is masked and downloading is not allowed (`pii:read`)."
+        description="True when the name is masked and downloading is not allowed: the case's "
+        "personal data is masked for you."
     )
     download_url: str | None = strawberry.field(
         description="A signed link valid for a few minutes, bound to you; null when masked."

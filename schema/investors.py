@@ -116,7 +116,8 @@ class BankAccount:
     bank_code: str = strawberry.field(description="The bank's code (Chile: CMF, e.g. 012).")
     account_type: BankAccountType
     number: str = strawberry.field(
-        description="Masked to the last four digits when you lack the `pii:read` scope."
+        description="Masked to the last four digits unless you may see the investor's "
+        "personal data (`investors:write`, `pii:read`, or the investor itself)."
     )
 
 
@@ -135,7 +136,8 @@ class Investor(relay.Node):
     kyc_note: str | None = strawberry.field(description="Why (a rejection always says why).")
     kyc_updated_at: datetime
     pii_masked: bool = strawberry.field(
-        description="True when personal data is masked because you lack `pii:read`."
+        description="True when personal data is masked for you (in clear for "
+        "`investors:write`, `pii:read` and the investor itself)."
     )
     version: int = strawberry.field(description="Send it back with changes; stale conflicts.")
     created_at: datetime

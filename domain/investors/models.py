@@ -67,7 +67,7 @@ def _ppm_check(column: str) -> sa.CheckConstraint:
 
 class Investor(SQLModel, table=True):
     """A person or company that funds credits. National ID and bank account are personal
-    data: shown masked to principals without ``pii:read``."""
+    data: shown masked unless ``domain.investors.access.sees_personal_data``."""
 
     __tablename__ = "investors"
     __table_args__ = (

@@ -21,7 +21,7 @@ MASK = "•••"
 class BankAccountView:
     bank_code: str
     account_type: str
-    number: str  # masked to the last four digits without pii:read
+    number: str  # masked to the last four digits unless sees_personal_data
 
 
 @dataclass(frozen=True, slots=True)
