@@ -80,7 +80,7 @@ def test_money_is_an_exact_decimal_string_with_the_currency_decimals() -> None:
 def test_aging_buckets_carry_the_api_enum_names() -> None:
     from schema.credit_ledger import AgingBucket
 
-    assert AGING_BUCKETS == {b.value: b.name for b in AgingBucket}
+    assert {b.value: b.name for b in AgingBucket} == AGING_BUCKETS
 
 
 # --- the schemas ------------------------------------------------------------------------------

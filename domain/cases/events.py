@@ -134,11 +134,7 @@ EVENTS = (
     _case_event(
         "cases.updated",
         "A case's details changed (read it for the new values).",
-        {
-            "changed": array(
-                enum(CHANGED_FIELDS.values()), "The API fields that changed, sorted."
-            )
-        },
+        {"changed": array(enum(CHANGED_FIELDS.values()), "The API fields that changed, sorted.")},
     ),
     _case_event(
         "cases.status_changed",

@@ -131,9 +131,7 @@ EVENTS = (
     ),
     _credit_event("credits.paid_off", "A credit was paid off.", _POSITION),
     _credit_event("credits.delinquent", "A credit fell delinquent.", _POSITION),
-    _credit_event(
-        "credits.cured", "A delinquent credit is performing again.", _POSITION
-    ),
+    _credit_event("credits.cured", "A delinquent credit is performing again.", _POSITION),
     _credit_event(
         "credits.reopened",
         "A paid-off credit owes again (a payment reversed or booked earlier).",
