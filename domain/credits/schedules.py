@@ -458,10 +458,12 @@ def _closest_level(
 
 def _french(
     balance: int, first: int, rates: list[Fraction], accrue: Callable[[int, int], int], mode: str
-) -> tuple[int, list[_Row], bool]:
-    """``(level, rows, amortises)``. ``amortises`` is False when no level installment keeps
-    the last one within :func:`french_tolerance` (``level`` and ``rows`` are then those of
-    the rounded annuity, for the message)."""
+) -> tuple[int, list[_Row]]:
+    """``(level, rows)``: the rounded annuity, or the level that brings the last installment
+    within :func:`french_tolerance` when the rounded one does not. When no level does (see
+    :func:`_amortises`) the rounded annuity's rows are returned: a new schedule is then
+    refused, and a prepayment's recomputed rows keep them (a booked payment is never
+    refused for it)."""
     count = len(rates)
     level = round_fraction(_french_exact(balance, rates), mode)
     rows = _french_run(balance, first, count, accrue, level)
@@ -479,15 +481,18 @@ def _french(
         level = low
         rows = _french_run(balance, first, count, accrue, level)
         assert rows is not None
-    if abs(_last_gap(rows, level)) <= french_tolerance(level, count):
-        return level, rows, True
+    if _amortises(level, rows):
+        return level, rows
     # The rounding left the last installment out of the bound (one unit of the level
     # installment moves the last one by ~S units, S growing with rate and term): take the
     # level that brings it closest, if one is close enough.
     closest = _closest_level(balance, first, count, accrue, level)
-    if closest is None:
-        return level, rows, False
-    return closest[0], closest[1], True
+    return (level, rows) if closest is None else closest
+
+
+def _amortises(level: int, rows: list[_Row]) -> bool:
+    """Whether the last installment of FRENCH ``rows`` is within the bound of ``level``."""
+    return abs(_last_gap(rows, level)) <= french_tolerance(level, len(rows))
 
 
 def _german(balance: int, first: int, count: int, accrue: Callable[[int, int], int]) -> list[_Row]:
@@ -541,8 +546,8 @@ def build_schedule(request: ScheduleRequest) -> Schedule:
     count = term - grace
     level: int | None = None
     if scheme == Scheme.FRENCH:
-        level, amortising, amortises = _french(balance, grace, rates[grace:], accrue, mode)
-        if not amortises:
+        level, amortising = _french(balance, grace, rates[grace:], accrue, mode)
+        if not _amortises(level, amortising):
             last = amortising[-1]
             raise ValidationFailed.on(
                 "term_months",
