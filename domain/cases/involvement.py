@@ -43,10 +43,27 @@ def customer_involvement(
     partner_id: uuid.UUID, customer_id: sa.ColumnElement[Any]
 ) -> sa.ColumnElement[bool]:
     """Whether ``partner_id`` is involved in any case of the customer ``customer_id`` (a
-    column of the enclosing statement)."""
+    column of the enclosing statement): :func:`involves` for some case of theirs, written
+    as two plain correlated EXISTS (the case's own columns; a status row) so that
+    PostgreSQL can hash each one once for a whole list instead of probing row by row."""
     cases = sa.alias(table_of(Case))
-    return sa.exists(
+    by_columns = sa.exists(
         sa.select(sa.literal(1))
         .select_from(cases)
-        .where(cases.c.customer_id == customer_id, involves(cases, partner_id))
+        .where(
+            cases.c.customer_id == customer_id,
+            sa.or_(
+                cases.c.originating_partner_id == partner_id,
+                cases.c.handling_partner_id == partner_id,
+                cases.c.pending_derivation_to == partner_id,
+            ),
+        )
     )
+    statuses = sa.alias(table_of(CasePartnerStatus))
+    of_status = sa.alias(table_of(Case))
+    by_status = sa.exists(
+        sa.select(sa.literal(1))
+        .select_from(statuses.join(of_status, of_status.c.id == statuses.c.case_id))
+        .where(of_status.c.customer_id == customer_id, statuses.c.partner_id == partner_id)
+    )
+    return sa.or_(by_columns, by_status)
