@@ -249,14 +249,14 @@ _SHARED_STRINGS = "xl/sharedStrings.xml"
 # Tags are matched with [^<>]* so a stray "<" ends the match: no scan runs past the next
 # tag, whatever the part holds (linear).
 _TAG = re.compile(r"<[^<>]*>")
-#: Ends of a table cell (Word, Excel): a tab; of paragraphs, rows, line breaks, shared
-#: strings and formulas: a line break. Other tags (runs, formatting) are dropped, so a
-#: number a word processor split across runs stays one number.
-_CELL_END = re.compile(r"</(?:[\w.-]+:)?(?:tc|c)>|<(?:[\w.-]+:)?tab\b[^<>]*/>")
-_LINE_END = re.compile(
-    r"</(?:[\w.-]+:)?(?:p|tr|row|si|f|txbxContent|comment|text)>"
-    r"|<(?:[\w.-]+:)?(?:br|cr)\b[^<>]*/>"
-)
+#: Ends of table cells (Word, Excel), paragraphs, rows, shared strings, formulas, comments:
+#: a line break; tabs and line breaks within a paragraph: a tab. Other tags (runs,
+#: formatting) are dropped, so a number a word processor split across runs stays one
+#: number. (Two patterns, each with a literal start, are much faster than one.)
+_BLOCK_END = re.compile(r"</(?:\w+:)?(?:p|tc|tr|c|row|si|f|txbxContent|comment|text)>")
+_BREAK = re.compile(r"<(?:\w+:)?(?:br|cr|tab)\b[^<>]*/>")
+#: Attribute values (sheet names, hyperlink targets, comment authors…).
+_ATTRIBUTE = re.compile(r"=[\"']([^\"'<>]*)[\"']")
 #: A cell of a worksheet whose value is the index of a shared string.
 _SHARED_CELL = re.compile(r"<c\b([^<>]*)>\s*<v>\s*([0-9]{1,9})\s*</v>")
 
@@ -275,13 +275,18 @@ def _pan_in_text(text: str) -> str | None:
 
 def _xml_text(xml: str, *, fields: bool = False) -> str:
     """The text of an Office XML part as a person reads it: runs of a paragraph joined (a
-    number split across runs is one number), table cells apart by tabs, paragraphs and
-    rows on lines of their own. ``fields``: every element apart (metadata)."""
+    number split across runs is one number), table cells, paragraphs and rows apart by line
+    breaks. ``fields``: every element apart (metadata)."""
     if fields:
         return html.unescape(_TAG.sub("\n", xml))
-    text = _CELL_END.sub("\t", xml)
-    text = _LINE_END.sub("\n", text)
+    text = _BLOCK_END.sub("\n", xml)
+    text = _BREAK.sub("\t", text)
     return html.unescape(_TAG.sub("", text))
+
+
+def _attribute_text(xml: str) -> str:
+    """The attribute values of an XML part, each apart (a character that joins nothing)."""
+    return html.unescape("\x00".join(_ATTRIBUTE.findall(xml)))
 
 
 def _shared_strings(xml: str) -> list[str]:
@@ -331,9 +336,9 @@ def _pan_in_office(
                 if _WORKSHEET.match(info.filename) and strings:
                     xml = _with_shared_strings(xml, strings)
                 text = _xml_text(xml, fields=bool(_FIELDS_PART.match(info.filename)))
-            # the text as read, then the XML itself: attribute values (sheet names,
-            # hyperlink targets) are not text but are kept in the file all the same
-            found = pan.first_pan(text) or pan.first_pan(xml)
+            # the text as read, then the attribute values (sheet names, hyperlink targets,
+            # comment authors): not text, but kept in the file all the same
+            found = pan.first_pan(text) or pan.first_pan(_attribute_text(xml))
             if found is not None:
                 return (
                     f"{file_type.label} holds a card number ending in {found.last4} (in "

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from domain.cases import attachment_rules as rules
+from domain.shared import pan
 from domain.shared.errors import ValidationFailed
 from tests.domain.cases import office_files as office
 
@@ -117,6 +118,28 @@ def test_a_card_number_in_the_metadata_of_a_word_file_is_refused(fields: dict[st
 )
 def test_a_card_number_in_any_part_of_a_word_file_is_refused(part: str, xml: str) -> None:
     assert part in problem(office.docx("Reclamo", extra={part: xml}), "carta.docx")
+
+
+def test_a_card_number_in_a_comment_author_is_refused() -> None:
+    comments = (
+        f'<w:comments {office.W}><w:comment w:id="0" w:author="4111 1111 1111 1111">'
+        "<w:p><w:r><w:t>revisar</w:t></w:r></w:p></w:comment></w:comments>"
+    )
+    content = office.docx("Reclamo", extra={"word/comments.xml": comments})
+    assert "word/comments.xml" in problem(content, "carta.docx")
+
+
+def test_numbers_in_attributes_are_not_joined_into_card_numbers() -> None:
+    assert pan.card_network("2225" * 4) == "Mastercard"  # were they joined, it would be one
+    grid = "".join('<w:gridCol w:w="2225"/>' for _ in range(6))
+    margins = '<w:pgMar w:top="1417" w:right="1701" w:bottom="1417" w:left="1701"/>'
+    extra = {
+        "word/document.xml": (
+            f"<w:document {office.W}><w:body><w:tbl><w:tblGrid>{grid}</w:tblGrid></w:tbl>"
+            f"<w:sectPr>{margins}</w:sectPr></w:body></w:document>"
+        )
+    }
+    assert accepted(office.docx(extra=extra), "carta.docx").file_type is rules.DOCX
 
 
 def test_a_word_file_with_tables_dates_and_amounts_passes() -> None:
