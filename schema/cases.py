@@ -476,7 +476,12 @@ class Case(relay.Node):
             [k for k in keys if k]
         )
         by_id = {c.id: c for c in found if c is not None}
-        return [await cls.shown(info, by_id[k]) if k in by_id else None for k in keys]
+        flags = await info.context.loaders.cases.pii_visible(principal).load_many(list(by_id))
+        masked = {key: not shown for key, shown in zip(by_id, flags, strict=True)}
+        return [
+            cls.from_model(by_id[k], principal=principal, masked=masked[k]) if k in by_id else None
+            for k in keys
+        ]
 
     @classmethod
     async def resolve_reference(cls, info: Info, **representation: Any) -> Case | None:
