@@ -34,7 +34,8 @@ class PortfolioPosition:
     share: Decimal = strawberry.field(description="Fraction of the credit held.")
     invested: Money
     outstanding_principal: Money = strawberry.field(
-        description="The share of the credit's outstanding principal."
+        description="Invested minus the principal distributed to the investor: its share of "
+        "the credit's outstanding principal, rounded down."
     )
     days_past_due: int
     aging_bucket: AgingBucket
@@ -58,7 +59,7 @@ class InvestorPortfolioCurrency:
     currency: str
     invested: Money = strawberry.field(description="Principal put into the fundings.")
     outstanding_principal: Money = strawberry.field(
-        description="The investor's share of its credits' outstanding principal (written-off "
+        description="Invested minus the principal distributed, over its credits (written-off "
         "credits aside)."
     )
     written_off_principal: Money
