@@ -7,8 +7,9 @@ A link alone is not enough. The request must also carry a Bearer token, and:
    with, is refused (403);
 2. the link must not have expired (410);
 3. the principal must still see the case, and the attachment (internal ones: staff of the
-   involved partners), and may read personal data — checked now, not when the link was
-   made (404 when it cannot see it, 403 without ``pii:read``).
+   involved partners), and may see the case's personal data in clear — checked now, not
+   when the link was made (404 when it cannot see it, 403 when the customers' rule masks
+   the case for it: ``domain.cases.scopes.pii_visible``).
 
 The bytes are streamed with the type detected on upload, as an attachment (never shown
 inline), with ``nosniff`` and a sandboxing CSP.
