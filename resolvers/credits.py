@@ -14,11 +14,10 @@ from typing import TypeVar
 from strawberry.types import Info
 
 from domain.credits import cae, investments
-from domain.credits.policy import get_policy
+from domain.credits.policy import calculator_today, get_policy
 from domain.credits.schedules import ScheduleRequest, Scheme, compare_schemes, parse_money
 from domain.shared.errors import FieldProblem, Problems, ValidationFailed
 from domain.shared.money import Money
-from domain.shared.time import utcnow
 from resolvers.ratelimit import throttle
 from schema.credits import (
     CompareCreditSchemesInput,
@@ -77,7 +76,7 @@ def _schedule_request(input: CompareCreditSchemesInput, scheme: Scheme) -> Sched
         principal=principal,
         annual_rate=input.annual_rate,
         term_months=input.term_months,
-        disbursement_date=input.disbursement_date or utcnow().date(),
+        disbursement_date=input.disbursement_date or calculator_today(principal.currency),
         scheme=scheme,
         day_count=input.day_count,
         grace_months=input.grace_months,
@@ -136,7 +135,7 @@ async def simulate_investment(info: Info, input: SimulateInvestmentInput) -> Inv
     amount = money_from_input(input.amount, "amount", problems)
     problems.raise_if_any()
     assert amount is not None
-    start = input.start_date or utcnow().date()
+    start = input.start_date or calculator_today(amount.currency)
 
     def work() -> InvestmentProjection:
         projection = investments.simulate_investment(

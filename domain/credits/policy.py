@@ -160,3 +160,22 @@ def business_date(at: datetime, timezone: str) -> date:
 
 def today(timezone: str) -> date:
     return business_date(utcnow(), timezone)
+
+
+#: Where a currency's credits are granted: the calculators' "today" for that currency.
+CURRENCY_TIMEZONES: dict[str, str] = {
+    "CLP": COUNTRY_TIMEZONES["CL"],
+    "CLF": COUNTRY_TIMEZONES["CL"],
+    "ARS": COUNTRY_TIMEZONES["AR"],
+    "MXN": COUNTRY_TIMEZONES["MX"],
+    "COP": COUNTRY_TIMEZONES["CO"],
+    "PEN": COUNTRY_TIMEZONES["PE"],
+}
+#: A currency lent in several countries (USD) counts from the network's lender, in Chile.
+DEFAULT_CALCULATOR_TIMEZONE = COUNTRY_TIMEZONES["CL"]
+
+
+def calculator_today(currency: str) -> date:
+    """The default start of a simulation in ``currency``: today where it is lent (at
+    22:00 in Santiago on 2 December it is already 3 December in UTC, not yet there)."""
+    return today(CURRENCY_TIMEZONES.get(currency, DEFAULT_CALCULATOR_TIMEZONE))

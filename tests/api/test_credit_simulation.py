@@ -210,13 +210,35 @@ async def test_simulate_credit_schemes_and_day_counts(
     assert Decimal(body["data"]["simulateCredit"]["cae"]["percent"]) > Decimal("19.5")
 
 
-async def test_simulate_credit_defaults_the_date_to_today(gql: GraphQLClient, limiter: Any) -> None:
-    from domain.shared.time import utcnow
+@pytest.mark.parametrize(
+    ("instant", "currency", "today"),
+    [
+        # 22:00 on 2 December in Santiago: 3 December in UTC, still the 2nd for the lender
+        ("2026-12-03T01:00:00+00:00", "CLP", "2026-12-02"),
+        ("2026-12-03T01:00:00+00:00", "CLF", "2026-12-02"),
+        ("2026-12-03T03:30:00+00:00", "CLP", "2026-12-03"),
+        # 20:00 on 2 December in Mexico City (UTC-6)
+        ("2026-12-03T02:00:00+00:00", "MXN", "2026-12-02"),
+    ],
+)
+async def test_simulate_credit_defaults_the_date_to_the_lenders_today(
+    gql: GraphQLClient, limiter: Any, instant: str, currency: str, today: str
+) -> None:
+    from datetime import datetime
 
-    data = {k: v for k, v in EXAMPLE.items() if k != "disbursementDate"}
-    body = await gql(SIMULATE, {"input": data})
+    from domain.shared.time import clock_at
+
+    data = {
+        k: v
+        for k, v in EXAMPLE.items()
+        if k not in {"disbursementDate", "openingFee", "monthlyInsurance", "monthlyCharges"}
+    }
+    data["principal"] = {"amount": "1500000" if currency != "CLF" else "350", "currency": currency}
+    with clock_at(datetime.fromisoformat(instant)):
+        body = await gql(SIMULATE, {"input": data})
+    assert "errors" not in body, body
     schedule = body["data"]["simulateCredit"]["schedule"]
-    assert schedule["disbursementDate"] == utcnow().date().isoformat()
+    assert schedule["disbursementDate"] == today
 
 
 async def test_simulate_credit_in_uf(gql: GraphQLClient, limiter: Any) -> None:
