@@ -17,6 +17,7 @@ its client secret. So:
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,7 +70,8 @@ def production_problems(settings: Any) -> list[str]:
             "(https://api.example.com). Download links and the OpenID discovery document are "
             "made from it, never from a request's Host header."
         )
-    elif urlsplit(settings.public_url).scheme != "https":
+    elif urlsplit(settings.public_url).scheme != "https" and not _loopback(settings.public_url):
+        # plain http only where nothing leaves the machine (a benchmark, a local sidecar)
         problems.append(f"TRAMA_PUBLIC_URL must use https in production ({settings.public_url})")
     for issuer in settings.trusted_issuers:
         for url in issuer.urls():
@@ -79,6 +81,16 @@ def production_problems(settings: Any) -> list[str]:
                     f"(issuer {issuer.issuers[0]})"
                 )
     return problems
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def host_allowed(host: str, patterns: list[str]) -> bool:

@@ -87,7 +87,13 @@ def server(
     port = free_port()
     process = subprocess.Popen(
         [TRAMA, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env={**environment.env, **(env or {}), "TRAMA_PORT": str(port)},
+        env={
+            **environment.env,
+            # production refuses to start without the address clients reach it at
+            "TRAMA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            **(env or {}),
+            "TRAMA_PORT": str(port),
+        },
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -172,6 +172,10 @@ def test_production_needs_a_public_url() -> None:
     assert problems and "TRAMA_PUBLIC_URL is required in production" in problems[0]
     assert production_problems(Settings(env="production", public_url="http://a.example"))
     assert production_problems(Settings(env="production", public_url=PUBLIC)) == []
+    # plain http only where nothing leaves the machine
+    for local in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"):
+        assert production_problems(Settings(env="production", public_url=local)) == []
+    assert production_problems(Settings(env="production", public_url="http://10.0.0.5"))
     assert production_problems(Settings(env="development")) == []
     for bad in ("api.trama.example", "ftp://a.example", "https://a.example/?x=1", "https://u:p@a"):
         with pytest.raises(ValueError, match="TRAMA_PUBLIC_URL"):
