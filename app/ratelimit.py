@@ -283,18 +283,23 @@ class CallerLimiter:
         anonymous: Rate | None,
         authenticated: Rate | None,
         prefix: str = "trama:ratelimit:",
+        buckets: dict[str, Rate | None] | None = None,
     ) -> None:
         self.backend = backend
         self.anonymous = anonymous
         self.authenticated = authenticated
         self.prefix = prefix
+        #: Budgets of their own (bucket -> rate), for every kind of caller.
+        self.buckets = dict(buckets or {})
 
     def key_for(self, bucket: str, *, principal: Any, request: Any) -> tuple[str, Rate | None]:
         if principal is not None:
             who = f"{getattr(principal, 'issuer', None) or ''}\x00{principal.subject}"
-            return f"{self.prefix}{bucket}:sub:{_digest(who)}", self.authenticated
+            rate = self.buckets.get(bucket, self.authenticated)
+            return f"{self.prefix}{bucket}:sub:{_digest(who)}", rate
         address = client_address(request)
-        return f"{self.prefix}{bucket}:ip:{_digest(address)}", self.anonymous
+        rate = self.buckets.get(bucket, self.anonymous)
+        return f"{self.prefix}{bucket}:ip:{_digest(address)}", rate
 
     async def check(
         self, bucket: str, *, principal: Any, request: Any, cost: int = 1
@@ -309,6 +314,10 @@ class CallerLimiter:
         await self.backend.close()
 
 
+#: The budget of exact national-ID lookups (TRAMA_NATIONAL_ID_LOOKUP_RATE_LIMIT).
+NATIONAL_ID_LOOKUPS = "national_id_lookups"
+
+
 def build_limiter(settings: Any) -> CallerLimiter:
     """The limiter of an API process: Redis when ``TRAMA_REDIS_URL`` is set, else memory."""
     backend: RateLimitBackend = (
@@ -320,4 +329,5 @@ def build_limiter(settings: Any) -> CallerLimiter:
         anonymous=Rate.parse(settings.public_rate_limit),
         authenticated=Rate.parse(settings.authenticated_rate_limit),
         prefix=f"{namespace}:ratelimit:",
+        buckets={NATIONAL_ID_LOOKUPS: Rate.parse(settings.national_id_lookup_rate_limit)},
     )

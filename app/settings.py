@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     public_rate_limit: str = "60/minute"
     #: The same budget for authenticated callers, counted per subject.
     authenticated_rate_limit: str = "600/minute"
+    #: Exact national-ID lookups (customerByNationalId) per subject: a masked number shows
+    #: its last digits, so unlimited lookups could guess the rest.
+    national_id_lookup_rate_limit: str = "120/hour"
     #: Highest cost of one operation (README, "Query cost"): refused before it runs above it.
     query_cost_limit: Annotated[int, Field(ge=1)] = 50_000
     #: Limits per role, JSON: {"admin": 200000, "anonymous": 5000}. A caller gets the highest
@@ -225,7 +228,9 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("public_rate_limit", "authenticated_rate_limit")
+    @field_validator(
+        "public_rate_limit", "authenticated_rate_limit", "national_id_lookup_rate_limit"
+    )
     @classmethod
     def _check_rate(cls, value: str) -> str:
         from app.ratelimit import Rate

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.db import read_session
+from app.ratelimit import NATIONAL_ID_LOOKUPS
 from domain.customers import service as customers
 from domain.customers.rules import Address
 from domain.shared.errors import NotFound, ValidationFailed
@@ -14,6 +15,7 @@ from resolvers.context import principal_of
 from resolvers.errors import mutate
 from resolvers.ids import decode_node_id, require_node_id
 from resolvers.pagination import selects, to_connection
+from resolvers.ratelimit import throttle
 from schema.customers import (
     AddressInput,
     CreateCustomerInput,
@@ -86,6 +88,7 @@ async def customer_by_national_id(
     number: str,
 ) -> Customer | None:
     principal = principal_of(info)
+    await throttle(info, NATIONAL_ID_LOOKUPS, cost=1)
     async with read_session() as session:
         view = await customers.look_up_national_id(
             session, principal=principal, id_type=type.value, number=number
