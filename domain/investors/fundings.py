@@ -41,13 +41,13 @@ from domain.investors.distributions import repaid_principal, sync_credit
 from domain.investors.models import PPM, CreditFunding, Investor, KycStatus
 from domain.investors.policy import get_policy
 from domain.shared import audit, outbox
+from domain.shared import event_schemas as wire
 from domain.shared.errors import NotFound, Problems, ValidationFailed
 from domain.shared.models import table_of
 from domain.shared.principal import Principal
 from domain.shared.sql import for_update
 from domain.shared.time import utcnow
 
-from domain.shared import event_schemas as wire
 __all__ = [
     "FUNDABLE_STATUSES",
     "credit_fundings",
