@@ -147,7 +147,9 @@ class GraphQLWebSocket(GraphQL):
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> WSContext:  # type: ignore[override]
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # RequestContextMiddleware already took X-Request-ID if it was sane (no card number,
+        # a short token) and made one up otherwise; never the raw header here.
+        request_id = request_id_var.get() or uuid.uuid4().hex
         request_id_var.set(request_id)
         return WSContext(
             request_id=request_id,

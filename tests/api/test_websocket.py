@@ -222,3 +222,55 @@ def test_the_preferred_known_subprotocol_is_chosen(ws_client: TestClient) -> Non
     ) as ws:
         assert ws.accepted_subprotocol == TRANSPORT_WS
         ws.close()
+
+
+CREATE_CUSTOMER = """
+mutation {
+  createCustomer(input: {nationalId: {type: CL_RUT, number: "%s"},
+                         givenNames: "Inés", familyNames: "Araya"}) {
+    __typename ... on CreateCustomerSuccess { customer { id } }
+  }
+}
+"""
+TRAIL = "query($id: ID!) { auditTrail(entityId: $id) { edges { node { requestId } } } }"
+
+
+@pytest.mark.parametrize(
+    ("header", "kept", "rut_base"),
+    [
+        ("ws-req-42", True, 15000001),
+        ("4111 1111 1111 1111", False, 15000002),  # a card number never becomes a request id
+        ("4111111111111111", False, 15000003),
+        ("<script>alert(1)</script>", False, 15000004),
+    ],
+)
+def test_a_websocket_request_id_is_taken_only_when_sane(
+    ws_client: TestClient, ws_runtime: Runtime, header: str, kept: bool, rut_base: int
+) -> None:
+    from stdnum.cl import rut
+
+    number = f"{rut_base}-{rut.calc_check_digit(str(rut_base))}"
+    token = issue(ws_runtime)
+    with ws_client.websocket_connect(
+        "/graphql", subprotocols=[TRANSPORT_WS], headers={"x-request-id": header}
+    ) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        query = CREATE_CUSTOMER % number
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        result = ws.receive_json()
+        ws.close()
+    created = result["payload"]["data"]["createCustomer"]
+    assert created["__typename"] == "CreateCustomerSuccess", result
+    admin = issue(ws_runtime, role="admin", partner=None)
+    trail = ws_client.post(
+        "/graphql",
+        json={"query": TRAIL, "variables": {"id": created["customer"]["id"]}},
+        headers={"authorization": f"Bearer {admin}"},
+    ).json()
+    [record] = [e["node"] for e in trail["data"]["auditTrail"]["edges"]]
+    if kept:
+        assert record["requestId"] == header
+    else:
+        assert record["requestId"] != header and "1111" not in record["requestId"]
+        assert len(record["requestId"]) == 32  # one made up for the connection
