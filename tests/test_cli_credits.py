@@ -67,7 +67,8 @@ async def test_a_customer_token_names_its_customer(cli: Cli) -> None:
     by_national_id = await cli.ok("token", "--role", "customer", "--customer", person.national_id)
     _, claims = claims_of(by_national_id.strip())
     assert claims["roles"] == ["customer"] and claims["customer_id"] == key
-    assert claims["sub"] == f"customer:{key}" and claims["scp"] == "credits:read"
+    # a customer reads its own credits (myCredits) and cases (myCases), nothing else
+    assert claims["sub"] == f"customer:{key}" and claims["scp"] == "cases:read credits:read"
     by_id = await cli.ok("token", "--role", "customer", "--customer", key)
     assert claims_of(by_id.strip())[1]["customer_id"] == key
     typed = await cli.ok(
