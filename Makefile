@@ -28,7 +28,7 @@ run: $(STAMP)
 	$(BIN)/trama serve
 
 # PYTEST_PREFIX runs the suite under a wrapper, e.g. the machine's clock elsewhere:
-#   make test PYTEST_PREFIX="faketime '2028-02-29 02:00:00'"
+#   make test PYTEST_PREFIX="datefudge '2028-02-29 02:00:00 UTC'"
 test: $(STAMP)
 	$(PYTEST_PREFIX) $(BIN)/pytest -q -n auto --maxprocesses=4
 

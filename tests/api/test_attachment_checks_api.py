@@ -166,7 +166,7 @@ async def test_the_server_keeps_answering_while_a_file_is_checked_and_one_more_i
         case_id=gid("Case", case.id),
         version=1,
         content=b"otra nota\n",
-        file_name="otra.txt",
+        file_name=str(settings.var_dir / "otra.txt"),
         content_type="text/plain",
     )
     [error] = busy.json()["errors"]
