@@ -115,6 +115,22 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_audit_card_numbers(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db import read_session
+    from domain.shared import audit
+
+    async def work() -> list[audit.CardNumberFinding]:
+        async with read_session() as session:
+            return await audit.find_card_numbers(session)
+
+    findings = asyncio.run(_with_db(settings, work))
+    for item in findings:
+        places = ", ".join(item.places)
+        print(f"seq {item.seq}\t{item.occurred_at.isoformat()}\t{item.action}\t{places}")
+    print(f"{len(findings)} records hold a card number", file=sys.stderr)
+    return 1 if findings else 0
+
+
 def cmd_client_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.db import transaction
     from domain.identity import service as identity
@@ -261,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     v = audit_sub.add_parser("verify", help="check the hash chain")
     v.set_defaults(func=cmd_audit_verify)
+    v = audit_sub.add_parser(
+        "card-numbers",
+        help="list the records written before redaction that still hold a card number",
+    )
+    v.set_defaults(func=cmd_audit_card_numbers)
 
     p = sub.add_parser("client", help="OAuth clients for partner systems")
     client_sub = p.add_subparsers(dest="client_command", required=True)

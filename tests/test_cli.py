@@ -316,6 +316,24 @@ async def test_audit_verify_detects_tampering(cli: Cli) -> None:
     assert tampered.out.strip() == "broken at seq 2: its content was altered"
 
 
+async def test_audit_card_numbers_lists_records_that_hold_one(cli: Cli) -> None:
+    clean = await cli("audit", "card-numbers")
+    assert clean.code == 0, clean.err
+    assert clean.out == "" and "0 records hold a card number" in clean.err
+
+    # a record an older writer kept as given (altering it breaks the chain: it is only listed)
+    original = await cli.scalar("SELECT actor FROM audit_records WHERE seq = 2")
+    await cli.scalar("UPDATE audit_records SET actor = '4111 1111 1111 1111' WHERE seq = 2")
+    try:
+        found = await cli("audit", "card-numbers")
+    finally:
+        await cli.scalar("UPDATE audit_records SET actor = :a WHERE seq = 2", a=original)
+    assert found.code == 1
+    assert found.out.startswith("seq 2\t") and found.out.rstrip().endswith("\tactor")
+    assert "4111" not in found.out.replace("seq 2", "")
+    assert "1 records hold a card number" in found.err
+
+
 # --- keys -------------------------------------------------------------------------------
 async def test_keys_rotate_adds_a_key(cli: Cli, tokens: dict[str, Result]) -> None:
     keys_dir = cli.var_dir / "keys"

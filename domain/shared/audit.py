@@ -241,6 +241,45 @@ async def seal(session: AsyncSession) -> int:
 
 
 @dataclass(frozen=True)
+class CardNumberFinding:
+    """A record written before the audit writer redacted card numbers that still holds one:
+    its ``seq`` and where in it (``after.description``, ``request_id`` …)."""
+
+    seq: int
+    occurred_at: datetime
+    action: str
+    places: tuple[str, ...]
+
+
+async def find_card_numbers(session: AsyncSession, *, batch: int = 2000) -> list[CardNumberFinding]:
+    """Every record that holds a card number, oldest first. New records never do (the writer
+    redacts them); this finds those written before. It only reports: rewriting a record
+    would break the hash chain, so what to do with them is a decision for compliance."""
+    table = table_of(AuditRecord)
+    columns = ("actor", "entity_id", "before", "after", "request_id")
+    found: list[CardNumberFinding] = []
+    last_seq = 0
+    while True:
+        rows = (
+            await session.execute(
+                sa.select(table.c.seq, table.c.occurred_at, table.c.action, *table.c[columns])
+                .where(table.c.seq > last_seq)
+                .order_by(table.c.seq)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return found
+        for row in rows:
+            places: list[str] = []
+            for name in columns:
+                _no_card_numbers(getattr(row, name), name, places)
+            if places:
+                found.append(CardNumberFinding(row.seq, row.occurred_at, row.action, tuple(places)))
+        last_seq = rows[-1].seq
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     checked: int

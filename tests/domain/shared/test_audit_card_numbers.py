@@ -96,3 +96,50 @@ async def test_records_without_card_numbers_are_kept_as_they_are(
     [record] = (await records())[before:]
     assert record.after == after
     assert not caplog.records
+
+
+async def test_records_written_before_redaction_are_found(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trama audit card-numbers` lists what an older writer kept (the chain is never
+    rewritten: what to do with them is compliance's decision), and nothing else."""
+    async with read_session() as session:
+        assert await audit.find_card_numbers(session) == []  # the seed's records are clean
+
+    def old_writer(value: Any, where: str, found: list[str]) -> Any:
+        return value  # as before this issue: kept as given
+
+    async with transaction() as session:
+        audit.record(
+            session,
+            principal=AGENT,
+            action="test.clean",
+            entity_type="Case",
+            entity_id="CS-1",
+            after={"description": "cuota 12.345.678-5 por $150.000"},
+        )
+    with monkeypatch.context() as patched:
+        patched.setattr(audit, "_no_card_numbers", old_writer)
+        async with transaction() as session:
+            audit.record(
+                session,
+                principal=AGENT,
+                action="test.leaked",
+                entity_type="Case",
+                entity_id="CS-2",
+                before={"lines": ["ok", {"note": "tarjeta 4111 1111 1111 1111"}]},
+                after={"description": "pagó con 5555-5555-5555-4444"},
+            )
+    async with read_session() as session:
+        findings = await audit.find_card_numbers(session, batch=3)
+        assert (await audit.verify(session)).ok
+    [finding] = findings
+    assert finding.action == "test.leaked"
+    assert finding.places == ("before.lines[1].note", "after.description")
+
+
+def test_the_command_is_there() -> None:
+    from app.cli import build_parser, cmd_audit_card_numbers
+
+    args = build_parser().parse_args(["audit", "card-numbers"])
+    assert args.func is cmd_audit_card_numbers
