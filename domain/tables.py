@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from domain.cases import models as cases_models
+from domain.collections import models as collections_models
 from domain.credits import models as credits_models
 from domain.customers import models as customers_models
 from domain.identity import models as identity_models
 from domain.investors import models as investors_models
+from domain.loyalty import models as loyalty_models
 from domain.partners import models as partners_models
 from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
@@ -14,10 +16,12 @@ from domain.shared.models import metadata
 __all__ = [
     "audit",
     "cases_models",
+    "collections_models",
     "credits_models",
     "customers_models",
     "identity_models",
     "investors_models",
+    "loyalty_models",
     "jobs",
     "metadata",
     "outbox",

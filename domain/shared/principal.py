@@ -38,6 +38,9 @@ class Scope(StrEnum):
     CASES_WRITE = "cases:write"
     CASES_RESOLVE_BULK = "cases:resolve_bulk"
     CASES_ADMIN = "cases:admin"
+    #: Collections (issue 10): bank accounts, statements, lines, queues, collection work.
+    COLLECTIONS_READ = "collections:read"
+    COLLECTIONS_WRITE = "collections:write"
 
 
 #: The scopes each role may hold. A token's ``scp`` is narrowed to these; a token without
@@ -53,6 +56,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.PAYMENTS_WRITE,
             Scope.CASES_READ,
             Scope.CASES_WRITE,
+            Scope.COLLECTIONS_READ,
+            Scope.COLLECTIONS_WRITE,
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -68,6 +73,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.CASES_READ,
             Scope.CASES_WRITE,
             Scope.CASES_RESOLVE_BULK,
+            Scope.COLLECTIONS_READ,
+            Scope.COLLECTIONS_WRITE,
         }
     ),
     Role.NETWORK_VIEWER: frozenset({Scope.CUSTOMERS_READ, Scope.PARTNERS_READ, Scope.CASES_READ}),
@@ -80,6 +87,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.PAYMENTS_WRITE,
             Scope.CASES_READ,
             Scope.CASES_WRITE,
+            Scope.COLLECTIONS_READ,
+            Scope.COLLECTIONS_WRITE,
         }
     ),
     Role.INVESTOR: frozenset({Scope.PARTNERS_READ}),
