@@ -26,6 +26,7 @@ from domain.credits.allocation import (
     AllocationResult,
     HeldChunk,
     PaymentEvent,
+    Plan,
     Prepayment,
     RefundEvent,
     ReplayConflict,
@@ -51,13 +52,16 @@ from domain.shared.time import utcnow
 
 __all__ = [
     "ReplayOutcome",
+    "StatusChange",
     "allocate_loaded",
+    "apply_status",
     "carried_chunks",
     "compute",
     "freeze_schedule",
     "payment_events",
     "replay",
     "settle_status",
+    "status_payload",
     "sync_distributions",
     "target_status",
 ]
@@ -153,10 +157,13 @@ def allocate_loaded(
     *,
     as_of: date,
     policy: CreditPolicy,
+    plan: Plan | None = None,
 ) -> AllocationResult:
     """The ledger of the schedule ``header`` from already loaded events (pure; shared by
-    :func:`compute` and the batched reads of many credits)."""
-    _, plan = build_plan(header, credit.currency)
+    :func:`compute`, the batched reads of many credits and the batched payments, which pass
+    the ``plan`` they already hold)."""
+    if plan is None:
+        _, plan = build_plan(header, credit.currency)
     last = max([e.on for e in events] + [r.on for r in refunds], default=as_of)
     try:
         return allocate(
@@ -311,15 +318,24 @@ _STATUS_TOPICS = {
 }
 
 
-async def settle_status(
-    session: AsyncSession,
-    credit: Credit,
-    result: AllocationResult,
-    *,
-    policy: CreditPolicy,
-    actor: Principal,
-) -> list[tuple[str, str]]:
-    """Move the credit to the status its ledger implies; audit and emit each change."""
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A status the ledger moved a credit to: the topic of its event and the credit's
+    snapshot before it."""
+
+    source: CreditStatus
+    target: CreditStatus
+    topic: str
+    before: dict[str, Any]
+
+
+def apply_status(
+    credit: Any, result: AllocationResult, policy: CreditPolicy
+) -> StatusChange | None:
+    """Set what the ledger ``result`` implies on ``credit`` (a ``Credit`` or a stand-in with
+    its attributes, as the batched payments keep): days past due, bucket, paid-off day and
+    the status, bumping the version when the status changes. Pure: the caller audits and
+    emits the change returned (:func:`settle_status`)."""
     credit.days_past_due = result.days_past_due
     credit.aging_bucket = aging_bucket(result.days_past_due)
     credit.ledger_as_of = result.as_of
@@ -329,7 +345,7 @@ async def settle_status(
         CreditStatus.RESTRUCTURED,
         CreditStatus.PAID_OFF,
     }:
-        return []
+        return None
     source = CreditStatus(credit.status)
     target = CreditStatus(target_status(credit, result, policy))
     if target == CreditStatus.DELINQUENT and credit.delinquent_since is None:
@@ -338,7 +354,7 @@ async def settle_status(
         credit.delinquent_since = None
     credit.paid_off_on = result.paid_off_on
     if target == source:
-        return []
+        return None
     ensure_transition(source, target)
     before = snapshot(credit)
     credit.status = target
@@ -355,29 +371,44 @@ async def settle_status(
         topic = _STATUS_TOPICS.get(target, "credits.status_changed")
     credit.version += 1
     credit.updated_at = utcnow()
+    return StatusChange(source, target, topic, before)
+
+
+def status_payload(credit: Any, result: AllocationResult, change: StatusChange) -> dict[str, Any]:
+    """The topic's own fields of a status change's event."""
+    return {
+        "previousStatus": change.source,
+        "daysPastDue": result.days_past_due,
+        "agingBucket": credit_events.aging_bucket(credit.aging_bucket),
+        "outstandingPrincipal": wire.money(result.outstanding_principal, credit.currency),
+        "paidOffOn": wire.maybe_day(result.paid_off_on),
+        "asOf": wire.day(result.as_of),
+    }
+
+
+async def settle_status(
+    session: AsyncSession,
+    credit: Credit,
+    result: AllocationResult,
+    *,
+    policy: CreditPolicy,
+    actor: Principal,
+) -> list[tuple[str, str]]:
+    """Move the credit to the status its ledger implies; audit and emit each change."""
+    change = apply_status(credit, result, policy)
+    if change is None:
+        return []
     audit.record(
         session,
         principal=actor,
-        action=topic,
+        action=change.topic,
         entity_type="Credit",
         entity_id=credit.id,
-        before=before,
+        before=change.before,
         after=snapshot(credit),
     )
-    emit(
-        session,
-        credit,
-        topic,
-        {
-            "previousStatus": source,
-            "daysPastDue": result.days_past_due,
-            "agingBucket": credit_events.aging_bucket(credit.aging_bucket),
-            "outstandingPrincipal": wire.money(result.outstanding_principal, credit.currency),
-            "paidOffOn": wire.maybe_day(result.paid_off_on),
-            "asOf": wire.day(result.as_of),
-        },
-    )
-    return [(source, target)]
+    emit(session, credit, change.topic, status_payload(credit, result, change))
+    return [(change.source, change.target)]
 
 
 async def replay(

@@ -80,7 +80,7 @@ def ensure_can_pay(principal: Principal) -> None:
         raise Forbidden("you cannot register payments")
 
 
-def _payment_payload(payment: Payment) -> dict[str, Any]:
+def _payment_payload(payment: Any) -> dict[str, Any]:
     return {
         "payment_id": payment.id,
         "amount": payment.amount,
@@ -95,8 +95,9 @@ def _payment_payload(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _payment_event(payment: Payment, credit: Credit) -> dict[str, Any]:
-    """The payment's part of ``payments.received`` (``domain/credits/events.py``)."""
+def _payment_event(payment: Any, credit: Any) -> dict[str, Any]:
+    """The payment's part of ``payments.received`` (``domain/credits/events.py``); a
+    ``Payment`` and ``Credit`` or stand-ins with their attributes (the batched path)."""
 
     def m(amount: int) -> dict[str, str]:
         return wire.money(amount, credit.currency)
@@ -114,7 +115,7 @@ def _payment_event(payment: Payment, credit: Credit) -> dict[str, Any]:
     }
 
 
-def _snapshot(payment: Payment) -> dict[str, Any]:
+def _snapshot(payment: Any) -> dict[str, Any]:
     return {
         "credit_id": payment.credit_id,
         "status": payment.status,
@@ -300,15 +301,28 @@ async def register_payment(
         session,
         credit,
         "payments.received",
-        {
-            **_payment_event(payment, credit),
-            "backdated": latest is not None and ensure_utc(latest) > at,
-            "creditBalance": wire.money(credit.credit_balance, credit.currency),
-            "outstandingPrincipal": wire.money(credit.outstanding_principal, credit.currency),
-            "daysPastDue": outcome.result.days_past_due,
-        },
+        _received_payload(
+            payment,
+            credit,
+            backdated=latest is not None and ensure_utc(latest) > at,
+            days_past_due=outcome.result.days_past_due,
+        ),
     )
     return payment
+
+
+def _received_payload(
+    payment: Any, credit: Any, *, backdated: bool, days_past_due: int
+) -> dict[str, Any]:
+    """The topic's own fields of ``payments.received`` (the credit's come from
+    ``records.emit``)."""
+    return {
+        **_payment_event(payment, credit),
+        "backdated": backdated,
+        "creditBalance": wire.money(credit.credit_balance, credit.currency),
+        "outstandingPrincipal": wire.money(credit.outstanding_principal, credit.currency),
+        "daysPastDue": days_past_due,
+    }
 
 
 async def reverse_payment(

@@ -38,6 +38,7 @@ __all__ = [
     "check_version",
     "current_header",
     "emit",
+    "event_body",
     "header_from",
     "header_of",
     "installment_values",
@@ -84,8 +85,24 @@ _SNAPSHOT_FIELDS = (
 )
 
 
-def snapshot(credit: Credit) -> dict[str, Any]:
+def snapshot(credit: Any) -> dict[str, Any]:
+    """The credit's audited fields (a ``Credit`` or a stand-in with its attributes)."""
     return {name: getattr(credit, name) for name in _SNAPSHOT_FIELDS}
+
+
+def event_body(credit: Any, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The payload of an event about ``credit`` (a ``Credit`` or a stand-in with its
+    attributes): the credit's fields every such event carries, then ``payload``."""
+    body: dict[str, Any] = {
+        "creditId": wire.global_id("Credit", credit.id),
+        "reference": credit.reference,
+        "partnerId": wire.global_id("Partner", credit.partner_id),
+        "status": credit.status,
+        "currency": credit.currency,
+        "version": credit.version,
+    }
+    body.update(audit.jsonable(payload or {}))
+    return body
 
 
 def emit(
@@ -96,19 +113,10 @@ def emit(
 ) -> None:
     """An outbox event about ``credit``: ids and amounts only, never personal data, in the
     API's conventions (``payload`` too: see ``domain/credits/events.py``)."""
-    body: dict[str, Any] = {
-        "creditId": wire.global_id("Credit", credit.id),
-        "reference": credit.reference,
-        "partnerId": wire.global_id("Partner", credit.partner_id),
-        "status": credit.status,
-        "currency": credit.currency,
-        "version": credit.version,
-    }
-    body.update(audit.jsonable(payload or {}))
     outbox.add(
         session,
         topic,
-        body,
+        event_body(credit, payload),
         partner_ids=[credit.partner_id],
         key=wire.global_id("Credit", credit.id),
     )

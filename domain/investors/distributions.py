@@ -39,7 +39,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,6 +66,7 @@ from domain.shared.time import utcnow
 __all__ = [
     "FundingShare",
     "PaymentParts",
+    "lines_to_append",
     "repaid_principal",
     "round_half_even",
     "split_payments",
@@ -326,7 +327,6 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
 
     existing: dict[tuple[uuid.UUID, Key], int] = {}
     value_dates: dict[uuid.UUID, date] = {}
-    investor_of: dict[uuid.UUID, uuid.UUID] = {f.funding_id: f.investor_id for f in fundings}
     written = await session.execute(
         sa.select(
             lines.c.payment_id,
@@ -343,6 +343,42 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
         existing[(payment_id, (party, funding_id, component))] = int(amount)
         value_dates[payment_id] = value_date
 
+    rows = lines_to_append(
+        credit_id=credit_id,
+        currency=credit.currency,
+        fundings=fundings,
+        paid_on=paid_on,
+        booking_order=booking_order,
+        sums=sums,
+        existing=existing,
+        value_dates=value_dates,
+        business_today=today(credit.timezone),
+        now=utcnow(),
+    )
+    if rows:
+        await session.execute(sa.insert(lines), rows)
+
+
+def lines_to_append(
+    *,
+    credit_id: uuid.UUID,
+    currency: str,
+    fundings: Sequence[FundingShare],
+    paid_on: dict[uuid.UUID, date],
+    booking_order: Sequence[uuid.UUID],
+    sums: dict[uuid.UUID, dict[LineComponent, int]],
+    existing: dict[tuple[uuid.UUID, Key], int],
+    value_dates: dict[uuid.UUID, date],
+    business_today: date,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The lines that bring a credit's written lines (``existing``: sums per payment and
+    key) to what its booked payments are owed (pure; :func:`sync_credit` and the batched
+    payments of ``domain.credits.payment_batches`` share it). ``paid_on``: the booked
+    payments' value dates in value order; ``sums``: their shared allocation components;
+    ``value_dates``: the value date of the lines already written per payment (a payment
+    without any gets its ``paid_on``; the dict is completed in place)."""
+    investor_of: dict[uuid.UUID, uuid.UUID] = {f.funding_id: f.investor_id for f in fundings}
     ordered = [PaymentParts(pid, day, sums.get(pid, {})) for pid, day in paid_on.items()]
     desired: dict[tuple[uuid.UUID, Key], int] = {}
     for payment_id, figures in split_payments(ordered, fundings, booking_order).items():
@@ -350,8 +386,6 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
             desired[(payment_id, key)] = amount
         value_dates.setdefault(payment_id, paid_on[payment_id])
 
-    now = utcnow()
-    business_today = today(credit.timezone)
     rows: list[dict[str, Any]] = []
     for full_key in sorted(
         desired.keys() | existing.keys(), key=lambda k: (str(k[0]), k[1][0], str(k[1][1]), k[1][2])
@@ -373,12 +407,11 @@ async def sync_credit(session: AsyncSession, *, credit_id: uuid.UUID) -> None:
                 "component": component,
                 "kind": (LineKind.ADJUSTMENT if adjustment else LineKind.ORIGINAL).value,
                 "amount": diff,
-                "currency": credit.currency,
+                "currency": currency,
                 "value_date": value_date,
                 "occurred_on": max(value_date, business_today) if adjustment else value_date,
                 "created_at": now,
                 "statement_id": None,
             }
         )
-    if rows:
-        await session.execute(sa.insert(lines), rows)
+    return rows
