@@ -11,13 +11,14 @@ from domain.cases import events as cases
 from domain.credits import events as credits
 from domain.customers import events as customers
 from domain.investors import events as investors
+from domain.loyalty import events as loyalty
 from domain.shared.event_schemas import COMPONENTS, EventSpec, Schema, catalog
 
 __all__ = ["COMPONENTS", "TOPICS", "spec_for"]
 
 #: Topic → its spec, sorted by topic.
 TOPICS: dict[str, EventSpec] = catalog(
-    customers.EVENTS, cases.EVENTS, credits.EVENTS, investors.EVENTS
+    customers.EVENTS, cases.EVENTS, credits.EVENTS, investors.EVENTS, loyalty.EVENTS
 )
 
 

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from domain.cases import involvement as cases_involvement
 from domain.credits import access as credits_access
 from domain.customers.models import Customer
+from domain.loyalty import access as loyalty_access
 from domain.shared.errors import Forbidden
 from domain.shared.models import table_of
 from domain.shared.principal import PARTNER_ROLES, Principal, Role, Scope
@@ -167,3 +168,4 @@ def ensure_can_look_up(principal: Principal) -> None:
 # Registered here, with this module, so that no path ever sees the rule without them.
 register_involvement("cases", cases_involvement.customer_involvement)
 register_involvement("credits", credits_access.customer_involvement)
+register_involvement("loyalty", loyalty_access.customer_involvement)

@@ -41,6 +41,11 @@ class Scope(StrEnum):
     #: Collections (issue 10): bank accounts, statements, lines, queues, collection work.
     COLLECTIONS_READ = "collections:read"
     COLLECTIONS_WRITE = "collections:write"
+    #: Loyalty (issue 13): read programs and accounts; move points (purchases, redeem,
+    #: transfer); manage programs, rule sets, rewards, manual adjustments, migrations.
+    LOYALTY_READ = "loyalty:read"
+    LOYALTY_WRITE = "loyalty:write"
+    LOYALTY_MANAGE = "loyalty:manage"
 
 
 #: The scopes each role may hold. A token's ``scp`` is narrowed to these; a token without
@@ -58,6 +63,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.CASES_WRITE,
             Scope.COLLECTIONS_READ,
             Scope.COLLECTIONS_WRITE,
+            Scope.LOYALTY_READ,
+            Scope.LOYALTY_WRITE,
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -75,6 +82,9 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.CASES_RESOLVE_BULK,
             Scope.COLLECTIONS_READ,
             Scope.COLLECTIONS_WRITE,
+            Scope.LOYALTY_READ,
+            Scope.LOYALTY_WRITE,
+            Scope.LOYALTY_MANAGE,
         }
     ),
     Role.NETWORK_VIEWER: frozenset({Scope.CUSTOMERS_READ, Scope.PARTNERS_READ, Scope.CASES_READ}),
@@ -89,12 +99,16 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.CASES_WRITE,
             Scope.COLLECTIONS_READ,
             Scope.COLLECTIONS_WRITE,
+            Scope.LOYALTY_READ,
+            Scope.LOYALTY_WRITE,
         }
     ),
     Role.INVESTOR: frozenset({Scope.PARTNERS_READ}),
     Role.ADMIN: frozenset(set(Scope)),
     # What a customer may read is narrowed further by each domain's scope (their own rows).
-    Role.CUSTOMER: frozenset({Scope.CREDITS_READ, Scope.CASES_READ}),
+    Role.CUSTOMER: frozenset(
+        {Scope.CREDITS_READ, Scope.CASES_READ, Scope.LOYALTY_READ, Scope.LOYALTY_WRITE}
+    ),
 }
 
 #: Roles that only make sense on behalf of one partner.
