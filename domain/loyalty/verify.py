@@ -86,7 +86,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
         .subquery()
     )
     did = sa.func.coalesce(opened.c.opened, 0) + sa.func.coalesce(moved.c.moved, 0)
-    rows = await session.execute(
+    entry_rows = await session.execute(
         sa.select(entries.c.id, entries.c.account_id, entries.c.points, did)
         .select_from(
             entries.outerjoin(opened, opened.c.entry_id == entries.c.id).outerjoin(
@@ -95,7 +95,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
         )
         .where(entries.c.program_id == program_id, entries.c.points != did)
     )
-    for entry_id, account_id, points, found in rows:
+    for entry_id, account_id, points, found in entry_rows:
         report.add(Problem("ENTRY", account_id, entry_id, int(points), int(found)))
 
     # 2. lots
@@ -107,12 +107,12 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
         .subquery()
     )
     recomputed = lots.c.points + sa.func.coalesce(lot_moves.c.moved, 0)
-    rows = await session.execute(
+    lot_rows = await session.execute(
         sa.select(lots.c.id, lots.c.account_id, recomputed, lots.c.remaining)
         .select_from(lots.outerjoin(lot_moves, lot_moves.c.lot_id == lots.c.id))
         .where(lots.c.program_id == program_id, lots.c.remaining != recomputed)
     )
-    for lot_id, account_id, expected, found in rows:
+    for lot_id, account_id, expected, found in lot_rows:
         report.add(Problem("LOT", account_id, lot_id, int(expected), int(found)))
 
     # 3. accounts
@@ -139,7 +139,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
     account = sa.func.coalesce(by_entries.c.account_id, by_lots.c.account_id)
     ledger_points = sa.func.coalesce(by_entries.c.points, 0)
     lot_points = sa.func.coalesce(by_lots.c.points, 0)
-    rows = await session.execute(
+    account_rows = await session.execute(
         sa.select(
             account,
             ledger_points,
@@ -150,7 +150,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
             by_entries.join(by_lots, by_lots.c.account_id == by_entries.c.account_id, full=True)
         )
     )
-    for account_id, expected, found, n_entries, n_lots in rows:
+    for account_id, expected, found, n_entries, n_lots in account_rows:
         report.accounts += 1
         report.entries += int(n_entries)
         report.lots += int(n_lots)
@@ -160,7 +160,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
 
     # 4. debt and positive points at once
     debt = sa.alias(lots)
-    rows = await session.execute(
+    debt_rows = await session.execute(
         sa.select(debt.c.account_id, debt.c.remaining, sa.func.sum(lots.c.remaining))
         .join(lots, lots.c.account_id == debt.c.account_id)
         .where(
@@ -172,7 +172,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
         )
         .group_by(debt.c.account_id, debt.c.remaining)
     )
-    for account_id, debt_points, points in rows:
+    for account_id, debt_points, points in debt_rows:
         report.add(Problem("DEBT_AND_POINTS", account_id, None, int(debt_points), int(points)))
     return report
 
