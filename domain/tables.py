@@ -9,6 +9,7 @@ from domain.customers import models as customers_models
 from domain.identity import models as identity_models
 from domain.investors import models as investors_models
 from domain.loyalty import models as loyalty_models
+from domain.loyalty_migration import models as loyalty_migration_models
 from domain.partners import models as partners_models
 from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
@@ -21,6 +22,7 @@ __all__ = [
     "customers_models",
     "identity_models",
     "investors_models",
+    "loyalty_migration_models",
     "loyalty_models",
     "jobs",
     "metadata",
