@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     clock_skew: Annotated[int, Field(ge=0, le=300)] = 60
     jwks_cache_ttl: int = 3600
     jwks_min_refresh_interval: int = 30
+    #: Verified tokens kept per API process until they expire (0: verify every request).
+    token_cache_size: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
     #: Longest lifetime (``exp`` - ``iat``) of a token Trama accepts, its own or an external
     #: issuer's, in seconds.
     max_token_lifetime: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400

@@ -29,6 +29,7 @@ from joserfc import jwk, jwt
 
 from app.auth.issuers import TrustedIssuer
 from app.auth.keys import ALGORITHM, KeyStore
+from app.auth.token_cache import CachedVerification, TokenCache, token_digest
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class TokenService:
         self.audience = settings.audience
         self._http = http
         self._trusted = [_IssuerKeys(i, jwks_uri=i.jwks_uri) for i in settings.trusted_issuers]
+        #: Verified tokens by their hash until they expire (app/auth/token_cache.py).
+        self.cache = TokenCache(settings.token_cache_size, clock=lambda: time.time())
 
     def _find(self, issuer: str) -> tuple[_IssuerKeys, str | None] | None:
         """The configured issuer ``issuer`` is a form of, and the tenant a template read."""
@@ -158,6 +161,52 @@ class TokenService:
         """Every check of the module doc, or :class:`TokenError` saying which failed."""
         if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
             raise TokenError("the token is malformed")
+        digest = token_digest(token)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            hit = await self._from_cache(digest, cached)
+            if hit is not None:
+                return hit
+        verified = await self._verify(token)
+        self._remember(digest, token, verified)
+        return verified
+
+    async def _from_cache(self, digest: bytes, cached: CachedVerification) -> Verified | None:
+        """A cached verification, unless its issuer's keys are due for a refetch that drops
+        its key (then the full check runs and refuses it)."""
+        if cached.own:
+            return Verified(dict(cached.claims), True)
+        entry = next((e for e in self._trusted if e.config.issuers[0] == cached.issuer_key), None)
+        if entry is None:
+            self.cache.discard(digest)
+            return None
+        if time.monotonic() - entry.fetched_at >= self.settings.jwks_cache_ttl:
+            # The keys this token was checked with are old: look at the issuer's JWKS again
+            # (a refetch drops the tokens of every key it no longer publishes).
+            await self._keys_for(entry, cached.kid)
+            if entry.key_set is None or not any(k.kid == cached.kid for k in entry.key_set.keys):
+                self.cache.discard(digest)
+                return None
+        return Verified(dict(cached.claims), False, cached.issuer)
+
+    def _remember(self, digest: bytes, token: str, verified: Verified) -> None:
+        exp = verified.claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            return
+        kid = _unverified_part(token, 0).get("kid")
+        self.cache.put(
+            digest,
+            CachedVerification(
+                claims=dict(verified.claims),
+                own=verified.own,
+                issuer_key=None if verified.issuer is None else verified.issuer.issuers[0],
+                issuer=verified.issuer,
+                kid=kid if isinstance(kid, str) else None,
+                expires_at=float(exp),
+            ),
+        )
+
+    async def _verify(self, token: str) -> Verified:
         header = _unverified_part(token, 0)
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
@@ -288,8 +337,18 @@ class TokenService:
             response.raise_for_status()
             data = response.json()
             keys = [k for k in data.get("keys", []) if k.get("use", "sig") == "sig"]
+            before = {k.kid for k in entry.key_set.keys} if entry.key_set is not None else set()
             entry.key_set = jwk.KeySet.import_key_set({"keys": keys})
             entry.fetched_at = time.monotonic()
+            removed: set[str | None] = set(before - {k.kid for k in entry.key_set.keys})
+            if removed:
+                # Tokens signed by a key the issuer withdrew are not served from the cache
+                # (nor those without a kid, which any key may have signed).
+                dropped = self.cache.forget_keys(entry.config.issuers[0], removed | {None})
+                log.info(
+                    "JWKS keys withdrawn",
+                    extra={"issuer": entry.config.issuers[0], "cached_tokens_dropped": dropped},
+                )
             log.info("fetched JWKS", extra={"issuer": entry.config.issuers[0], "keys": len(keys)})
         except (httpx.HTTPError, ValueError, jose_errors.JoseError) as exc:
             log.warning(
