@@ -45,11 +45,18 @@ async def insert_ignoring_conflicts(
     return inserted
 
 
-def for_update(query: sa.Select[Any], session: AsyncSession) -> sa.Select[Any]:
+def for_update(
+    query: sa.Select[Any], session: AsyncSession, *, skip_locked: bool = False
+) -> sa.Select[Any]:
     """Lock the selected rows until the transaction ends (PostgreSQL); SQLite writers hold
-    the database write lock already (``BEGIN IMMEDIATE``)."""
+    the database write lock already (``BEGIN IMMEDIATE``).
+
+    ``skip_locked``: leave out the rows another transaction holds (``FOR UPDATE SKIP
+    LOCKED``): workers claiming work from one queue each take different rows instead of
+    waiting on each other. On SQLite only one writer runs at a time, so nothing is skipped.
+    """
     if dialect_of(session) == "postgresql":
-        return query.with_for_update()
+        return query.with_for_update(skip_locked=skip_locked)
     return query
 
 
