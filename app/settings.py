@@ -176,6 +176,37 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str | None = None
 
+    # collections work (issue 10): e-mail of strategy steps, webhooks, reports
+    #: The SMTP server collection e-mails go through; unset: outside production they are
+    #: written as .eml files under TRAMA_VAR_DIR/mail, in production they fail.
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    #: "starttls" (upgrade on the submission port; refused if the server cannot), "tls"
+    #: (implicit TLS, port 465) or "none" (loopback relays only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    #: A CA bundle (PEM) to trust besides the system's (a private relay's certificate).
+    smtp_ca_file: Path | None = None
+    #: The From address of collection e-mails (and the domain of their Message-IDs); the
+    #: display name is the lender's unless TRAMA_MAIL_FROM_NAME says otherwise.
+    mail_from: str = "cobranza@trama.example"
+    mail_from_name: str | None = None
+    mail_reply_to: str | None = None
+    #: Retries of a notification (e-mail or webhook) before it is listed in failedJobs.
+    notify_max_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    notify_min_backoff: Annotated[float, Field(gt=0)] = 5.0
+    notify_max_backoff: Annotated[float, Field(gt=0)] = 1800.0
+    #: Seconds between sweeps that send again notifications left pending …
+    notify_sweep_interval: Annotated[float, Field(ge=1)] = 60.0
+    #: … for this long with nothing tried.
+    notify_idle_after: Annotated[float, Field(gt=0)] = 300.0
+    #: Credits per transaction of the daily collections run.
+    collections_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    #: Seconds a report's download link stays valid.
+    report_link_ttl: Annotated[int, Field(ge=10, le=3600)] = 300
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

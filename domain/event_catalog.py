@@ -8,6 +8,7 @@ AsyncAPI document partners read (``GET /asyncapi.json``) is built from it.
 from __future__ import annotations
 
 from domain.cases import events as cases
+from domain.collections import work_events as collections_work
 from domain.credits import events as credits
 from domain.customers import events as customers
 from domain.investors import events as investors
@@ -18,7 +19,12 @@ __all__ = ["COMPONENTS", "TOPICS", "spec_for"]
 
 #: Topic → its spec, sorted by topic.
 TOPICS: dict[str, EventSpec] = catalog(
-    customers.EVENTS, cases.EVENTS, credits.EVENTS, investors.EVENTS, loyalty.EVENTS
+    customers.EVENTS,
+    cases.EVENTS,
+    credits.EVENTS,
+    investors.EVENTS,
+    loyalty.EVENTS,
+    collections_work.EVENTS,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.cases import models as cases_models
 from domain.collections import models as collections_models
+from domain.collections import work_models as collections_work_models
 from domain.credits import models as credits_models
 from domain.customers import models as customers_models
 from domain.identity import models as identity_models
@@ -18,6 +19,7 @@ __all__ = [
     "audit",
     "cases_models",
     "collections_models",
+    "collections_work_models",
     "credits_models",
     "customers_models",
     "identity_models",

@@ -44,6 +44,7 @@ from schema.credit_ledger import (
     Prepayment,
     money_of,
 )
+from schema.credit_payoff import NextInstallment, PayoffQuote
 from schema.credits import CreditScheme, DayCountConvention, GraceKind, OpeningFeeMode
 from schema.customers import Customer
 from schema.money import Money
@@ -235,6 +236,27 @@ class Credit(relay.Node):
         if result is None:
             return None
         return CreditPosition.from_domain(result, self.currency, self.schedule_no)
+
+    @strawberry.field(
+        description="The first installment not fully paid (an overdue one first), as of "
+        "today; null when nothing is owed or the credit is not running."
+    )
+    async def next_installment(self, info: Info) -> NextInstallment | None:
+        from resolvers.credit_payoff import next_installment
+
+        return await next_installment(info, self.key, self.model)
+
+    @strawberry.field(
+        description="What pays the credit off if paid by validUntil (today by default, at "
+        "most 90 days ahead), to the minor unit. Null with a VALIDATION error when the "
+        "credit is not running (paid off, written off, not disbursed)."
+    )
+    async def payoff_quote(
+        self, info: Info, valid_until: date | None = None
+    ) -> PayoffQuote | None:
+        from resolvers.credit_payoff import payoff_quote
+
+        return await payoff_quote(info, self.key, valid_until)
 
     @classmethod
     def from_model(cls, credit: CreditModel) -> Credit:

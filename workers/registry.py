@@ -30,6 +30,7 @@ BUILTIN_MODULES = (
     "workers.actors.credits",
     "workers.actors.case_sync",
     "workers.actors.cases",
+    "workers.actors.collections_work",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")

@@ -10,6 +10,7 @@ from resolvers import node as node_resolvers
 from schema.operations.case_attachments import CaseAttachmentMutation, CaseAttachmentQuery
 from schema.operations.case_sync import CaseSyncMutation, CaseSyncQuery
 from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
+from schema.operations.collections_work import CollectionsWorkMutation, CollectionsWorkQuery
 from schema.operations.credits import (
     PUBLIC_CREDIT_FIELDS,
     CreditMutation,
@@ -48,6 +49,7 @@ Query = merge_types(
         CaseQuery,
         CaseAttachmentQuery,
         CaseSyncQuery,
+        CollectionsWorkQuery,
     ),
 )
 Mutation = merge_types(
@@ -61,6 +63,7 @@ Mutation = merge_types(
         CaseMutation,
         CaseAttachmentMutation,
         CaseSyncMutation,
+        CollectionsWorkMutation,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
