@@ -212,11 +212,11 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.server import serve
+    from app.server import default_workers, serve
 
     host = args.host or settings.host
     port = args.port or settings.port
-    workers = args.workers or settings.workers
+    workers = args.workers if args.workers is not None else default_workers(settings)
     _ensure_var(settings)
     return serve(settings, host=host, port=port, workers=workers)
 
@@ -242,7 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the API (HTTP + WebSocket)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int, help="API processes (default TRAMA_WORKERS or 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="API processes sharing the port (default TRAMA_WORKERS; unset: one per "
+        "available CPU in production, 1 elsewhere)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("worker", help="run background workers (needs TRAMA_REDIS_URL)")

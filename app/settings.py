@@ -21,7 +21,10 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    #: API processes of ``trama serve`` (unset: one per available CPU in production, else 1).
+    workers: Annotated[int | None, Field(ge=1, le=512)] = None
+    #: Several API processes listen with SO_REUSEPORT, one socket each (false: one shared).
+    reuse_port: bool = True
     var_dir: Path = Path("var")
     database_url: str = ""
     db_pool_size: int = 10

@@ -8,6 +8,7 @@ AsyncAPI document partners read (``GET /asyncapi.json``) is built from it.
 from __future__ import annotations
 
 from domain.cases import events as cases
+from domain.collections import events as collections
 from domain.collections import work_events as collections_work
 from domain.credits import events as credits
 from domain.customers import events as customers
@@ -24,6 +25,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     credits.EVENTS,
     investors.EVENTS,
     loyalty.EVENTS,
+    collections.EVENTS,
     collections_work.EVENTS,
 )
 

@@ -18,6 +18,7 @@ from domain.shared.errors import ValidationFailed
 from domain.shared.ids import parse_uuid
 from schema.case_attachments import CaseAttachment
 from schema.cases import Case
+from schema.collections import BankStatement, CollectionAccount, StatementLine
 from schema.credit_registry import Credit, Payment
 from schema.customers import Customer
 from schema.investors import CreditFunding, Investor, SettlementRun, SettlementStatement
@@ -34,6 +35,9 @@ NODE_TYPES: dict[str, Any] = {
     "SettlementStatement": SettlementStatement,
     "Case": Case,
     "CaseAttachment": CaseAttachment,
+    "CollectionAccount": CollectionAccount,
+    "BankStatement": BankStatement,
+    "StatementLine": StatementLine,
 }
 
 

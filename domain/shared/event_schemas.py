@@ -43,9 +43,11 @@ MONEY_KEYWORD = "x-trama-money"
 
 #: Node types whose global ids events carry (the GraphQL type names).
 NODE_TYPES = (
+    "BankStatement",
     "BulkResolution",
     "Case",
     "CaseAttachment",
+    "CollectionAccount",
     "Credit",
     "CreditFunding",
     "Customer",
@@ -59,6 +61,7 @@ NODE_TYPES = (
     "Payment",
     "SettlementRun",
     "SettlementStatement",
+    "StatementLine",
 )
 
 

@@ -10,6 +10,7 @@ from resolvers import node as node_resolvers
 from schema.operations.case_attachments import CaseAttachmentMutation, CaseAttachmentQuery
 from schema.operations.case_sync import CaseSyncMutation, CaseSyncQuery
 from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
+from schema.operations.collections import CollectionStatementMutation, CollectionStatementQuery
 from schema.operations.collections_work import CollectionsWorkMutation, CollectionsWorkQuery
 from schema.operations.credits import (
     PUBLIC_CREDIT_FIELDS,
@@ -49,6 +50,7 @@ Query = merge_types(
         CaseQuery,
         CaseAttachmentQuery,
         CaseSyncQuery,
+        CollectionStatementQuery,
         CollectionsWorkQuery,
     ),
 )
@@ -63,6 +65,7 @@ Mutation = merge_types(
         CaseMutation,
         CaseAttachmentMutation,
         CaseSyncMutation,
+        CollectionStatementMutation,
         CollectionsWorkMutation,
     ),
 )
