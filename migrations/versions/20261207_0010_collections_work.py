@@ -489,35 +489,9 @@ def upgrade() -> None:
         ["partner_id", "assigned_at"],
         unique=False,
     )
-    op.create_index(
-        "ix_cases_description_trgm",
-        "cases",
-        ["description_folded"],
-        unique=False,
-        postgresql_using="gin",
-        postgresql_ops={"description_folded": "gin_trgm_ops"},
-    )
-    op.create_index(
-        "ix_cases_reference_pattern",
-        "cases",
-        ["reference"],
-        unique=False,
-        postgresql_ops={"reference": "varchar_pattern_ops"},
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_cases_reference_pattern",
-        table_name="cases",
-        postgresql_ops={"reference": "varchar_pattern_ops"},
-    )
-    op.drop_index(
-        "ix_cases_description_trgm",
-        table_name="cases",
-        postgresql_using="gin",
-        postgresql_ops={"description_folded": "gin_trgm_ops"},
-    )
     op.drop_index("ix_collections_assignments_partner", table_name="collections_assignments")
     op.drop_index(op.f("ix_collections_assignments_item_id"), table_name="collections_assignments")
     op.drop_index("ix_collections_assignments_credit", table_name="collections_assignments")
