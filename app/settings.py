@@ -165,6 +165,23 @@ class Settings(BaseSettings):
     #: Largest unpacked-to-packed ratio of a part of a Word or Excel file (a zip bomb's is
     #: in the thousands).
     attachment_max_zip_ratio: Annotated[int, Field(ge=1)] = 100
+    # collections: bank statements in
+    #: Largest statement file (upload, CLI, inbox), in bytes (default 64 MiB).
+    statement_max_bytes: Annotated[int, Field(ge=1024, le=4 * 1024 * 1024 * 1024)] = 64 * 1024**2
+    #: Most bytes a zip of statements may inflate to, in all (default 256 MiB).
+    statement_max_unzipped_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024 * 1024
+    #: Largest inflated-to-packed ratio of one member of a zip of statements.
+    statement_max_zip_ratio: Annotated[int, Field(ge=1)] = 100
+    #: Refuse a statement whose balances or sequence break (an account's own setting wins).
+    statement_refuse_broken: bool = False
+    #: Folder swept for statement files (unset: no inbox); done/ and rejected/ beside them.
+    statement_inbox: Path | None = None
+    #: Seconds between sweeps of the inbox.
+    statement_inbox_every: Annotated[int, Field(ge=5, le=86400)] = 60
+    #: A file is taken once its size and modification time have not changed for this many
+    #: seconds (a file still being written is left for the next sweep); ``*.part`` files
+    #: and dot-files are never taken.
+    statement_inbox_settle_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     #: Worker processes that check uploaded files (type, card numbers), at most.
     attachment_check_workers: Annotated[int, Field(ge=1, le=64)] = 2
     #: Checks that may wait for a worker; one more is refused with RATE_LIMITED.
