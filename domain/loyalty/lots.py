@@ -12,7 +12,7 @@ invariants hold whoever writes:
 - a refund's clawback takes the purchase's own lot first, then lets off what that lot lost
   to expiry (those points are already gone: never charged twice), then charges the rest to
   the account (available, then pending lots, then debt or forgiven);
-- an account never holds a ``DEBT`` lot and a positive lot at once.
+- an account never holds a ``DEBT`` lot and a positive lot (not past its day) at once.
 
 A :class:`Book` is one account's open lots, mutated in place; each operation returns a
 :class:`Posting`: the lots it opened and the moves it made, which the caller writes

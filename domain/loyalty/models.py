@@ -11,7 +11,7 @@ negative balance is one ``DEBT`` lot. What an entry did to lots is in
 - ``entry.points = sum(points of the lots it opened) + sum(its moves)``;
 - ``lot.remaining = lot.points + sum(moves of the lot)``;
 - an account's balance ``= sum(entries.points) = sum(lots.remaining)``;
-- an account never holds a ``DEBT`` lot and a positive lot at once.
+- an account never holds a ``DEBT`` lot and a positive lot (not past its day) at once.
 
 See ``docs/loyalty.md`` and ``/work/notes/loyalty-interfaces.md`` for the whole design.
 """

@@ -5,7 +5,7 @@ Four set-based checks per program (one query each, whatever the number of accoun
 1. every entry's points are what it did to lots: the lots it opened plus its moves;
 2. every lot's ``remaining`` is its points plus its moves (recomputed from the moves);
 3. every account's sum of entries equals the sum of its lots' ``remaining`` (its balance);
-4. no account holds a debt and positive points at once.
+4. no account holds a debt and positive points (not past their last day) at once.
 
 A difference is listed with the account, the entry or lot, and both figures.
 """
@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.loyalty.models import LotKind, LoyaltyEntry, LoyaltyLot, LoyaltyLotMove, LoyaltyProgram
+from domain.shared.errors import NotFound
 from domain.shared.models import table_of
+from domain.shared.time import local_today
 
 MAX_LISTED = 1000
 
@@ -66,6 +68,10 @@ class Report:
 
 
 async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Report:
+    program = await session.get(LoyaltyProgram, program_id)
+    if program is None:
+        raise NotFound("LoyaltyProgram", program_id)
+    today = local_today(program.timezone)
     entries = table_of(LoyaltyEntry)
     lots = table_of(LoyaltyLot)
     moves = table_of(LoyaltyLotMove)
@@ -169,6 +175,8 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
             debt.c.remaining < 0,
             lots.c.kind == LotKind.EARN.value,
             lots.c.remaining > 0,
+            # lots past their last day wait for the expiry job; they count for nothing
+            sa.or_(lots.c.expires_on.is_(None), lots.c.expires_on >= today),
         )
         .group_by(debt.c.account_id, debt.c.remaining)
     )
