@@ -31,6 +31,7 @@ BUILTIN_MODULES = (
     "workers.actors.case_sync",
     "workers.actors.cases",
     "workers.actors.collections_work",
+    "workers.actors.loyalty",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")

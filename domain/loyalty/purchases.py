@@ -16,15 +16,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.loyalty import access
+from domain.loyalty import access, rulesets
 from domain.loyalty import accounts as accounts_service
 from domain.loyalty import events as loyalty_events
+from domain.loyalty.lots import local_date
 from domain.loyalty.models import (
+    AccountStatus,
     LoyaltyAccount,
+    LoyaltyProgram,
     LoyaltyPurchase,
     PurchaseKind,
     PurchaseStatus,
@@ -303,3 +307,72 @@ def _check_one(
         "card_product": product,
         "occurred_at": occurred,
     }
+
+
+#: Trama's own events a program's rules may reward (``events[].type`` of a rule set).
+EVENT_CREDIT_PAYMENT_ON_TIME = "credit_payment_on_time"
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    event_type: str,
+    source_id: str,
+    occurred_at: datetime,
+    currency: str,
+    amount: int = 0,
+) -> list[uuid.UUID]:
+    """A Trama event that may earn points: one ``EVENT`` row per ACTIVE account of the
+    customer whose program's rules in force reward ``event_type`` (idempotent by
+    ``event:<type>:<source id>``). Returns the rows written (the caller accrues them)."""
+    accounts = table_of(LoyaltyAccount)
+    programs = table_of(LoyaltyProgram)
+    found = (
+        await session.execute(
+            sa.select(
+                accounts.c.id, accounts.c.program_id, programs.c.timezone, programs.c.currency
+            )
+            .join(programs, programs.c.id == accounts.c.program_id)
+            .where(
+                accounts.c.customer_id == customer_id,
+                accounts.c.status == AccountStatus.ACTIVE.value,
+                programs.c.active.is_(True),
+            )
+        )
+    ).all()
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for account_id, program_id, timezone, program_currency in found:
+        calendar = await rulesets.calendar(session, program_id)
+        version = calendar.at(local_date(occurred_at, ZoneInfo(timezone)))
+        if version is None or not any(e.type == event_type for e in version.rules.events):
+            continue
+        rows.append(
+            {
+                "id": uuid7(),
+                "program_id": program_id,
+                "account_id": account_id,
+                "external_id": f"event:{event_type}:{source_id}"[:100],
+                "kind": PurchaseKind.EVENT.value,
+                "refund_of_id": None,
+                "event_type": event_type,
+                "amount": amount if currency == program_currency else 0,
+                "currency": program_currency,
+                "mcc": None,
+                "merchant_partner": None,
+                "merchant_name": None,
+                "channel": None,
+                "card_product": None,
+                "occurred_at": occurred_at,
+                "received_at": now,
+                "status": PurchaseStatus.RECEIVED.value,
+            }
+        )
+    if not rows:
+        return []
+    table = table_of(LoyaltyPurchase)
+    await insert_ignoring_conflicts(
+        session, table, rows, index_elements=["program_id", "external_id"]
+    )
+    return [r["id"] for r in rows]

@@ -1,0 +1,105 @@
+"""Loyalty's actors: an on-time credit payment earns the program's event points (once),
+the accrual job drains the queue, the daily run expires and records the day."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.db import read_session, transaction
+from domain.credits.models import Credit
+from domain.loyalty import accounts, balances, bulk
+from domain.loyalty.models import EntryKind, LoyaltyEntry, LoyaltyProgram
+from domain.shared import time as clock
+from domain.shared.event_schemas import global_id
+from domain.shared.outbox import Event
+from tests.domain.loyalty.conftest import at, make_program, today
+from workers.actors import loyalty as actors
+from workers.registry import REGISTRY, load_modules
+
+
+def _payment_event(credit: Credit, *, days_past_due: int = 0) -> Event:
+    payment = uuid.uuid4()
+    return Event(
+        id=uuid.uuid4(),
+        position=1,
+        topic="payments.received",
+        key=None,
+        payload={
+            "creditId": global_id("Credit", credit.id),
+            "paymentId": global_id("Payment", payment),
+            "paidAt": clock.isoformat(clock.utcnow()),
+            "daysPastDue": days_past_due,
+            "backdated": False,
+            "allocatedAmount": {"amount": "150000", "currency": credit.currency},
+        },
+        partner_ids=frozenset(),
+        created_at=clock.utcnow(),
+    )
+
+
+def test_the_actors_are_loaded_and_subscribed() -> None:
+    load_modules()
+    assert {"loyalty.accrue", "loyalty.expire"} <= set(REGISTRY.jobs)
+    assert "loyalty.reward_payments" in REGISTRY.consumers_for("payments.received")
+    assert "loyalty.accrue_recorded" in REGISTRY.consumers_for("loyalty.purchases_recorded")
+
+
+async def test_an_on_time_payment_earns_event_points_once(db: Any) -> None:
+    world = await make_program()
+    async with read_session() as session:
+        credit = (await session.execute(sa.select(Credit).limit(1))).scalar_one_or_none()
+    assert credit is not None, "the demo seed has credits"
+    async with transaction() as session:
+        account = await accounts.enroll(
+            session, world.agent, program_id=world.program_id, customer_id=credit.customer_id
+        )
+    event = _payment_event(credit)
+    for _ in range(2):  # delivered twice: earned once
+        async with transaction() as session:
+            await actors.reward_payments(session, event)
+    async with transaction() as session:
+        await actors.reward_payments(session, _payment_event(credit, days_past_due=3))
+    async with read_session() as session:
+        got = await balances.balance(session, account_id=account.id)
+        kinds = (
+            (
+                await session.execute(
+                    sa.select(LoyaltyEntry.source_type).where(LoyaltyEntry.account_id == account.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert got.available == 150
+    assert kinds == ["EVENT"]
+
+
+async def test_the_daily_run_expires_and_records_the_day(db: Any) -> None:
+    world = await make_program()
+    async with transaction() as session:
+        account = await accounts.enroll(
+            session, world.agent, program_id=world.program_id, customer_id=world.customers[0]
+        )
+        program = await accounts.get_program(session, world.program_id)
+        await bulk.write_history(
+            session,
+            program=program,
+            batch_id=None,
+            actor="test",
+            movements=[
+                bulk.HistoryMovement(
+                    account.id, EntryKind.ACCRUAL, 40, at(today() - timedelta(days=500)), "x", "x"
+                )
+            ],
+        )
+    runs = await actors.expire()
+    mine = [r for r in runs if r["program"] == "TEST_PUNTOS"]
+    assert mine and mine[0]["expired_points"] == 40
+    async with read_session() as session:
+        program = await session.get(LoyaltyProgram, world.program_id)
+        assert program is not None and program.expired_through == today() - timedelta(days=1)
+    assert [r for r in await actors.expire() if r["program"] == "TEST_PUNTOS"] == []
