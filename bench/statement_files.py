@@ -39,7 +39,7 @@ def camt053(n: int, *, version: int = 8, seed: int = 7, per_statement: int = 100
     ns = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
     party = (
         "<Pty><Nm>{name}</Nm><Id><PrvtId><Othr><Id>{rut}</Id></Othr></PrvtId></Id></Pty>"
-        if version >= 8
+        if version >= 7
         else "<Nm>{name}</Nm><Id><PrvtId><Othr><Id>{rut}</Id></Othr></PrvtId></Id>"
     )
     out: list[str] = [
@@ -66,10 +66,16 @@ def camt053(n: int, *, version: int = 8, seed: int = 7, per_statement: int = 100
             entries.append(
                 f'<Ntry><NtryRef>{k + 1}</NtryRef><Amt Ccy="CLP">{abs(amount)}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
                 + ("<RvslInd>true</RvslInd>" if reversal else "")
-                + f"<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
+                + ("<Sts><Cd>BOOK</Cd></Sts>" if version >= 7 else "<Sts>BOOK</Sts>")
+                + f"<BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
                 f"<AcctSvcrRef>{ref}</AcctSvcrRef><BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>DMCT</SubFmlyCd></Fmly></Domn></BkTxCd>"
                 f"<NtryDtls><TxDtls><Refs><EndToEndId>E2E{seq}-{k}</EndToEndId></Refs>"
-                f"<RltdPties><{side}>{who}</{side}></RltdPties>"
+                + (
+                    f'<Amt Ccy="CLP">{abs(amount)}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
+                    if version >= 3
+                    else ""
+                )
+                + f"<RltdPties><{side}>{who}</{side}></RltdPties>"
                 f"<RmtInf><Ustrd>PAGO CUOTA CR-2026-{k % 100000:06d} RUT {rut}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
             )
         bal = '<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="CLP">{amt}</Amt><CdtDbtInd>{ind}</CdtDbtInd><Dt><Dt>{day}</Dt></Dt></Bal>'
