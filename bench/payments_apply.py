@@ -205,7 +205,14 @@ async def build(args: argparse.Namespace, disbursed: date) -> dict[str, Any]:
         uf_values = await uf.get_uf_values(session, days)
 
     rng = random.Random(17)
-    total = args.credits + args.replay_credits + 2 * args.breakdown + args.profile
+    total = (
+        args.credits
+        + args.replay_credits
+        + 2 * args.breakdown
+        + args.profile
+        + args.batched_credits
+        + args.batched_backdated
+    )
     credit_rows, header_rows, installment_rows, made = [], [], [], []
     for i in range(total):
         template = templates[i % TEMPLATES]
@@ -225,11 +232,25 @@ async def build(args: argparse.Namespace, disbursed: date) -> dict[str, Any]:
     if get_database().dialect == "postgresql":
         async with transaction() as session:
             await session.execute(sa.text("analyze"))  # the planner sees the bulk load
+    cut = [
+        args.credits,
+        args.replay_credits,
+        2 * args.breakdown,
+        args.profile,
+        args.batched_credits,
+        args.batched_backdated,
+    ]
+    parts, start = [], 0
+    for size in cut:
+        parts.append(made[start : start + size])
+        start += size
     return {
-        "in_order": made[: args.credits],
-        "backdated": made[args.credits : args.credits + args.replay_credits],
-        "breakdown": made[args.credits + args.replay_credits :][: 2 * args.breakdown],
-        "profile": made[args.credits + args.replay_credits + 2 * args.breakdown :],
+        "in_order": parts[0],
+        "backdated": parts[1],
+        "breakdown": parts[2],
+        "profile": parts[3],
+        "batched": parts[4],
+        "batched_backdated": parts[5],
         "templates": {
             "count": len(templates),
             "schemes": sorted({base[t]["scheme"] for t in templates}),
@@ -318,6 +339,96 @@ async def run_rounds(
     }
 
 
+def _register_batched(counter: dict[str, int]) -> Any:
+    """``payment_batches.register_payments``: the whole batch in one call."""
+    from app.db import transaction
+    from domain.credits import payment_batches
+    from domain.shared.money import Money
+    from domain.shared.principal import SYSTEM
+
+    async def register(batch: list[tuple[BenchCredit, PlannedPayment]]) -> int:
+        requests = [
+            payment_batches.PaymentRequest(
+                credit_id=credit.id,
+                amount=Money(planned.amount, planned.currency),
+                paid_at=datetime.combine(planned.day, PAID_HOUR),
+                reference=f"bench {planned.number}",
+                idempotency_key=f"bench-{planned.number}",
+            )
+            for credit, planned in batch
+        ]
+        async with transaction() as session:
+            outcomes = await payment_batches.register_payments(
+                session, principal=SYSTEM, requests=requests
+            )
+        failed = [o.error for o in outcomes if o.error is not None]
+        if failed:
+            raise RuntimeError(f"{len(failed)} payments refused, the first: {failed[0]}")
+        counter["payments"] += len(batch)
+        return len(batch)
+
+    return register
+
+
+async def run_batched(
+    url: str,
+    credits: list[BenchCredit],
+    order: list[int],
+    batch_size: int,
+    budget: float,
+    meter: Any = None,
+) -> dict[str, Any]:
+    """Round r books payment ``order[r]`` of every credit through the batched path,
+    ``batch_size`` payments per call and transaction."""
+    counter = {"payments": 0}
+    register = _register_batched(counter)
+    clock = Clock(url)
+    rounds = []
+    before = load_average()
+    if meter is not None:
+        meter.attach()
+    await clock.start()
+    started = time.perf_counter()
+    try:
+        for position, index in enumerate(order, start=1):
+            t0 = time.perf_counter()
+            items = [(c, c.payments[index]) for c in credits if index < len(c.payments)]
+            for start in range(0, len(items), batch_size):
+                await register(items[start : start + batch_size])
+            elapsed = time.perf_counter() - t0
+            rounds.append(
+                {
+                    "round": position,
+                    "installment": index + 1,
+                    "payments": len(items),
+                    "seconds": round(elapsed, 2),
+                    "payments_per_s": round(len(items) / elapsed, 1),
+                }
+            )
+            if time.perf_counter() - started >= budget:
+                break
+    finally:
+        await clock.stop()
+        if meter is not None:
+            meter.detach()
+    done = counter["payments"]
+    out = {
+        "credits": len(credits),
+        "batch": batch_size,
+        "payments": done,
+        "complete": len(rounds) == len(order),
+        "seconds": round(clock.wall, 2),
+        "payments_per_s": round(done / clock.wall, 1),
+        "per_payment_ms": clock.per_item_ms(done),
+        "rounds": rounds,
+        "load_average_before": before,
+        "load_average_after": load_average(),
+    }
+    if meter is not None:
+        out["sql"] = meter.summary(done)
+    return out
+
+
 def extrapolate(result: dict[str, Any], per_credit: int) -> dict[str, Any]:
     """100,000 payments as TARGET / per_credit credits through every round, at the ms per
     payment of each round measured (rounds not reached: the last measured one's)."""
@@ -404,6 +515,24 @@ async def measure_db(args: argparse.Namespace, url: str, disbursed: date) -> dic
                 url, data["backdated"], list(reversed(range(n))), args.batch, args.budget
             )
             out["backdated"] = {**result, "extrapolated": extrapolate(result, n)}
+        if args.batched_credits:
+            out["batched_in_order"] = await run_batched(
+                url,
+                data["batched"],
+                list(range(n)),
+                args.batched_size,
+                args.budget,
+                SqlMeter() if args.batched_sql else None,
+            )
+        if args.batched_backdated:
+            out["batched_backdated"] = await run_batched(
+                url,
+                data["batched_backdated"],
+                list(reversed(range(n))),
+                args.batched_size,
+                args.budget,
+                SqlMeter() if args.batched_sql else None,
+            )
         if args.breakdown:
             half = data["breakdown"][: args.breakdown], data["breakdown"][args.breakdown :]
             out["breakdown"] = {
@@ -556,6 +685,14 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=90.0, help="seconds per DB phase")
     parser.add_argument("--breakdown", type=int, default=0, help="credits with SQL timed")
     parser.add_argument("--profile", type=int, default=0, help="credits under cProfile")
+    parser.add_argument(
+        "--batched-credits", type=int, default=2000, help="credits through the batched path"
+    )
+    parser.add_argument(
+        "--batched-backdated", type=int, default=500, help="batched, newest payment first"
+    )
+    parser.add_argument("--batched-size", type=int, default=500, help="payments per batch")
+    parser.add_argument("--batched-sql", type=int, default=0, help="count the batched SQL")
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--skip-db", action="store_true")
     args = parser.parse_args()

@@ -43,10 +43,11 @@ already holds are expired (their rows were written with Core statements).
 
 from __future__ import annotations
 
+import operator
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -175,7 +176,10 @@ class BookedPayment:
     created_at: datetime
 
     def row(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in _PAYMENT_COLUMNS}
+
+
+_PAYMENT_COLUMNS = tuple(f.name for f in fields(BookedPayment))
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,22 +276,13 @@ def _event(payment: BookedPayment) -> PaymentEvent:
 
 def _plan_from_rows(header: Any, rows: Iterable[Any]) -> Plan:
     """The plan the stored rows hold: the schedule's own rows while no prepayment has
-    rebuilt them (what ``records.build_plan`` would rebuild from the terms)."""
+    rebuilt them (what ``records.build_plan`` would rebuild from the terms), as tuples that
+    carry every field of a ``PlanRow`` by the same name (the allocator only reads them)."""
     return Plan(
         start_date=header.start_date,
-        rows=tuple(
-            PlanRow(
-                number=r.number,
-                due_date=r.due_date,
-                days=r.days,
-                opening_balance=r.opening_balance,
-                interest=r.interest,
-                capitalised=r.capitalised,
-                principal=r.principal,
-                insurance=r.insurance,
-                other_charges=r.other_charges,
-            )
-            for r in sorted(rows, key=lambda r: r.number)
+        rows=cast(
+            tuple[PlanRow, ...],
+            tuple(_StoredPlanRow._make(r[3:12]) for r in sorted(rows, key=_number)),
         ),
         annual_rate=header.annual_rate,
         day_count=DayCount(header.day_count),
@@ -298,7 +293,75 @@ def _plan_from_rows(header: Any, rows: Iterable[Any]) -> Plan:
     )
 
 
+_number = operator.itemgetter(3)  # of a stored row (``_ROW_COLUMNS``)
+#: The plan's fields of an installment row, in ``PlanRow``'s order …
+_PLAN_FIELDS = (
+    "number",
+    "due_date",
+    "days",
+    "opening_balance",
+    "interest",
+    "capitalised",
+    "principal",
+    "insurance",
+    "other_charges",
+)
+#: … and what a replay may change of it: read from a result's state by name, and from a
+#: stored row by position (the columns of ``credit_installments`` are read in this order).
+_COMPARED = (
+    *_PLAN_FIELDS[1:],
+    "principal_paid",
+    "interest_paid",
+    "charges_paid",
+    "late_interest_accrued",
+    "late_interest_paid",
+    "status",
+    "paid_on",
+)
+_STATE_VALUES = operator.attrgetter(*_COMPARED)
+_ROW_COLUMNS = ("id", "credit_id", "schedule_no", "number", *_COMPARED)
+#: A stored row as the allocator reads a ``PlanRow`` (by attribute, nothing else).
+_StoredPlanRow = namedtuple("_StoredPlanRow", _PLAN_FIELDS)  # type: ignore[misc]
+_STORED_VALUES = operator.itemgetter(*range(4, len(_ROW_COLUMNS)))
+
+
+_ALLOCATION_COLUMNS = (
+    "credit_id",
+    "id",
+    "payment_id",
+    "schedule_no",
+    "installment_number",
+    "component",
+    "amount",
+)
+_REFUND_COLUMNS = ("credit_id", "id", "schedule_no", "refunded_at", "refunded_on", "amount")
+
+
 # --- loading -------------------------------------------------------------------------------
+async def _rows_of(
+    session: AsyncSession, table: sa.Table, columns: Sequence[str], credit_ids: list[uuid.UUID]
+) -> Sequence[Sequence[Any]]:
+    """``columns`` of the rows of ``table`` whose ``credit_id`` is one of ``credit_ids``, as
+    tuples. On PostgreSQL through the driver itself: these are the batch's bulk reads (tens
+    of rows per credit), and asyncpg's records cost a fraction of SQLAlchemy's rows; the
+    values are the same Python objects either way (the connection's codecs are
+    SQLAlchemy's, timestamps come back as UTC instants)."""
+    if dialect_of(session) == "postgresql":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {table.name} "  # noqa: S608 - names are ours
+            "WHERE credit_id = ANY($1::uuid[])"
+        )
+        # asyncpg's records index and slice like tuples
+        return await raw.driver_connection.fetch(sql, credit_ids)  # type: ignore[union-attr]
+    out: list[Sequence[Any]] = []
+    for chunk in _chunks(credit_ids):
+        stmt = sa.select(*(table.c[name] for name in columns)).where(table.c.credit_id.in_(chunk))
+        out.extend(tuple(r) for r in await session.execute(stmt))
+    return out
+
+
 async def _load(
     session: AsyncSession, credit_ids: list[uuid.UUID], prepaying: set[uuid.UUID]
 ) -> dict[uuid.UUID, _Book]:
@@ -327,56 +390,24 @@ async def _load(
     installments: dict[uuid.UUID, dict[int, Any]] = {i: {} for i in ids}
     allocations: dict[uuid.UUID, list[Any]] = {i: [] for i in ids}
     refunds: dict[uuid.UUID, list[RefundEvent]] = {i: [] for i in ids}
+    for paid in await _rows_of(session, payments_t, _PAYMENT_COLUMNS, ids):
+        one = BookedPayment(*paid)
+        payments[one.credit_id][one.id] = one
     for chunk in _chunks(ids):
-        for paid in (
-            await session.execute(sa.select(payments_t).where(payments_t.c.credit_id.in_(chunk)))
-        ).mappings():
-            payments[paid["credit_id"]][paid["id"]] = BookedPayment(**paid)
         for head in await session.execute(
             sa.select(headers_t).where(headers_t.c.credit_id.in_(chunk))
         ):
             if head.schedule_no == schedule_of[head.credit_id]:
                 headers[head.credit_id] = head
-        for line in await session.execute(
-            sa.select(rows_t)
-            .join(
-                credits_t,
-                sa.and_(
-                    credits_t.c.id == rows_t.c.credit_id,
-                    credits_t.c.schedule_no == rows_t.c.schedule_no,
-                ),
-            )
-            .where(rows_t.c.credit_id.in_(chunk))
-        ):
-            installments[line.credit_id][line.number] = line
-        for part in await session.execute(
-            sa.select(
-                allocations_t.c.id,
-                allocations_t.c.credit_id,
-                allocations_t.c.payment_id,
-                allocations_t.c.schedule_no,
-                allocations_t.c.installment_number,
-                allocations_t.c.component,
-                allocations_t.c.amount,
-            ).where(allocations_t.c.credit_id.in_(chunk))
-        ):
-            allocations[part.credit_id].append(part)
-        for back in await session.execute(
-            sa.select(
-                refunds_t.c.id,
-                refunds_t.c.credit_id,
-                refunds_t.c.schedule_no,
-                refunds_t.c.refunded_at,
-                refunds_t.c.refunded_on,
-                refunds_t.c.amount,
-            ).where(refunds_t.c.credit_id.in_(chunk))
-        ):
-            if back.schedule_no == schedule_of[back.credit_id]:
-                refunds[back.credit_id].append(
-                    RefundEvent(
-                        id=back.id, at=back.refunded_at, on=back.refunded_on, amount=back.amount
-                    )
-                )
+    for line in await _rows_of(session, rows_t, _ROW_COLUMNS, ids):
+        if line[2] == schedule_of[line[1]]:
+            installments[line[1]][line[3]] = line
+    for part in await _rows_of(session, allocations_t, _ALLOCATION_COLUMNS, ids):
+        allocations[part[0]].append(part[1:])
+    for back in await _rows_of(session, refunds_t, _REFUND_COLUMNS, ids):
+        credit_id, refund_id, schedule_no, at, on, amount = back
+        if schedule_no == schedule_of[credit_id]:
+            refunds[credit_id].append(RefundEvent(id=refund_id, at=at, on=on, amount=amount))
 
     books: dict[uuid.UUID, _Book] = {}
     for credit_id in ids:
@@ -386,17 +417,18 @@ async def _load(
         duplicates: list[uuid.UUID] = []
         other: dict[uuid.UUID, int] = defaultdict(int)
         other_components: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
-        for a in allocations[credit_id]:
-            if a.schedule_no != row["schedule_no"]:
-                other[a.payment_id] += a.amount
-                parts = other_components[a.payment_id]
-                parts[a.component] = parts.get(a.component, 0) + a.amount
+        in_force = row["schedule_no"]
+        for row_id, payment_id, schedule_no, number, component, amount in allocations[credit_id]:
+            if schedule_no != in_force:
+                other[payment_id] += amount
+                parts = other_components[payment_id]
+                parts[component] = parts.get(component, 0) + amount
                 continue
-            key = (a.payment_id, a.installment_number, a.component)
+            key = (payment_id, number, component)
             if key in stored:
-                duplicates.append(a.id)
+                duplicates.append(row_id)
             else:
-                stored[key] = (a.id, a.amount)
+                stored[key] = (row_id, amount)
         own = payments[credit_id]
         book = _Book(
             credit=_CreditState(row),
@@ -743,30 +775,14 @@ def _installment_changes(
     for state in result.installments:
         seen.add(state.number)
         row = stored.get(state.number)
-        if row is not None and (
-            row.principal_paid == state.principal_paid
-            and row.interest_paid == state.interest_paid
-            and row.charges_paid == state.charges_paid
-            and row.late_interest_accrued == state.late_interest_accrued
-            and row.late_interest_paid == state.late_interest_paid
-            and row.paid_on == state.paid_on
-            and row.status == state.status
-            and row.principal == state.principal
-            and row.interest == state.interest
-            and row.capitalised == state.capitalised
-            and row.opening_balance == state.opening_balance
-            and row.insurance == state.insurance
-            and row.other_charges == state.other_charges
-            and row.due_date == state.due_date
-            and row.days == state.days
-        ):
+        if row is not None and _STORED_VALUES(row) == _STATE_VALUES(state):
             continue
         values = records.installment_values(credit.id, credit.schedule_no, state)
         if row is None:
             inserts.append({"id": uuid7(), **values})
         else:
-            updates.append({"b_id": row.id, **{f"b_{k}": values[k] for k in _INSTALLMENT_FIELDS}})
-    deletes = [row.id for number, row in stored.items() if number not in seen]
+            updates.append({"b_id": row[0], **{f"b_{k}": values[k] for k in _INSTALLMENT_FIELDS}})
+    deletes = [row[0] for number, row in stored.items() if number not in seen]
     return updates, inserts, deletes
 
 

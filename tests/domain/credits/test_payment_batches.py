@@ -264,7 +264,8 @@ async def _batched(actor, specs, credit_ids, mark):
 async def _last_event() -> Any:
     async with get_database().sessionmaker() as session:
         events = OutboxEvent.__table__  # type: ignore[attr-defined]
-        return (await session.execute(sa.select(sa.func.max(events.c.id)))).scalar()
+        last = sa.select(events.c.id).order_by(events.c.id.desc()).limit(1)
+        return (await session.execute(last)).scalar()
 
 
 @settings(
