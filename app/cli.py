@@ -305,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     u.set_defaults(func=cmd_uf_load)
 
+    p = sub.add_parser("loyalty", help="loyalty programs and the legacy CRM migration")
+    loyalty_sub = p.add_subparsers(dest="loyalty_command", required=True)
+    from app import loyalty_migration_cli
+
+    loyalty_migration_cli.register(loyalty_sub)
+
     p = sub.add_parser("keys", help="signing keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("rotate", help="generate a new signing key")

@@ -14,6 +14,7 @@ from domain.credits import events as credits
 from domain.customers import events as customers
 from domain.investors import events as investors
 from domain.loyalty import events as loyalty
+from domain.loyalty_migration import events as loyalty_migration
 from domain.shared.event_schemas import COMPONENTS, EventSpec, Schema, catalog
 
 __all__ = ["COMPONENTS", "TOPICS", "spec_for"]
@@ -25,6 +26,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     credits.EVENTS,
     investors.EVENTS,
     loyalty.EVENTS,
+    loyalty_migration.EVENTS,
     collections.EVENTS,
     collections_work.EVENTS,
 )

@@ -22,6 +22,7 @@ from schema.collections import BankStatement, CollectionAccount, StatementLine
 from schema.credit_registry import Credit, Payment
 from schema.customers import Customer
 from schema.investors import CreditFunding, Investor, SettlementRun, SettlementStatement
+from schema.loyalty_migration import LoyaltyMigration
 from schema.partners import Partner
 
 NODE_TYPES: dict[str, Any] = {
@@ -33,6 +34,7 @@ NODE_TYPES: dict[str, Any] = {
     "CreditFunding": CreditFunding,
     "SettlementRun": SettlementRun,
     "SettlementStatement": SettlementStatement,
+    "LoyaltyMigration": LoyaltyMigration,
     "Case": Case,
     "CaseAttachment": CaseAttachment,
     "CollectionAccount": CollectionAccount,

@@ -77,7 +77,7 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
         _f("given_names", T.TEXT, True, max_length=100),
         _f("birth_date", T.DATE),
         _f("joined_on", T.DATE, True),
-        _f("segment", T.CODE, False, "segment"),
+        _f("segment", T.CODE, False, "segment", max_length=40),
         _f("status", T.CODE, False, "member_status"),
         _f("email", T.TEXT, max_length=254),
         _f("address", T.TEXT, max_length=400),
@@ -85,7 +85,7 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
     Kind.ACCOUNTS: (
         _f("account_no", T.TEXT, True, max_length=40),
         _f("member_no", T.TEXT, True, max_length=40),
-        _f("product", T.CODE, True, "card_product"),
+        _f("product", T.CODE, True, "card_product", max_length=40),
         _f("opened_on", T.DATE, True),
         _f("status", T.CODE, False, "account_status"),
     ),
@@ -409,8 +409,8 @@ def build_mapping(data: dict[str, Any]) -> Mapping:
         folded: dict[str, str] = {}
         for legacy, target in entries.items():
             key = fold_code(str(legacy))
-            if not isinstance(target, str) or not target:
-                problems.add(f"codes.{table}.{legacy}", "must be a text")
+            if not isinstance(target, str) or not target or len(target) > 40:
+                problems.add(f"codes.{table}.{legacy}", "must be a text of 1 to 40 characters")
             elif allowed is not None and target not in allowed:
                 problems.add(
                     f"codes.{table}.{legacy}", f"must be one of {', '.join(sorted(allowed))}"

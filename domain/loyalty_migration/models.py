@@ -130,6 +130,7 @@ class MigrationBatch(SQLModel, table=True):
 
 class LegacyMember(SQLModel, table=True):
     __tablename__ = "loyalty_legacy_members"
+    __table_args__ = (sa.Index("ix_loyalty_legacy_members_batch", "run_id", "batch_seq"),)
 
     run_id: uuid.UUID = Field(
         sa_column=sa.Column(UUIDType, sa.ForeignKey("loyalty_migration_runs.id"), primary_key=True)
@@ -155,6 +156,7 @@ class LegacyMember(SQLModel, table=True):
 
 class LegacyAccount(SQLModel, table=True):
     __tablename__ = "loyalty_legacy_accounts"
+    __table_args__ = (sa.Index("ix_loyalty_legacy_accounts_batch", "run_id", "batch_seq"),)
 
     run_id: uuid.UUID = Field(
         sa_column=sa.Column(UUIDType, sa.ForeignKey("loyalty_migration_runs.id"), primary_key=True)
@@ -170,7 +172,7 @@ class LegacyAccount(SQLModel, table=True):
 
 class LegacyMovement(SQLModel, table=True):
     __tablename__ = "loyalty_legacy_movements"
-    __table_args__ = (sa.Index("ix_loyalty_legacy_movements_member", "run_id", "member_no"),)
+    __table_args__ = (sa.Index("ix_loyalty_legacy_movements_batch", "run_id", "batch_seq"),)
 
     run_id: uuid.UUID = Field(
         sa_column=sa.Column(UUIDType, sa.ForeignKey("loyalty_migration_runs.id"), primary_key=True)
@@ -197,6 +199,7 @@ class LegacyMovement(SQLModel, table=True):
 
 class LegacyBalance(SQLModel, table=True):
     __tablename__ = "loyalty_legacy_balances"
+    __table_args__ = (sa.Index("ix_loyalty_legacy_balances_batch", "run_id", "batch_seq"),)
 
     run_id: uuid.UUID = Field(
         sa_column=sa.Column(UUIDType, sa.ForeignKey("loyalty_migration_runs.id"), primary_key=True)

@@ -52,6 +52,14 @@ PERSON_IDS = sa.Table(
     sa.Column("number", sa.Text, nullable=False),
     prefixes=["TEMPORARY"],
 )
+#: Which batch each member goes in (the import's plan).
+BATCHES = sa.Table(
+    "lm_batches",
+    TEMP,
+    sa.Column("member_no", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 #: Made after loading (one sort instead of one insert each).
 _INDEXES = (
     "CREATE INDEX lm_members_no ON lm_members (member_no)",
@@ -74,12 +82,29 @@ async def create(session: AsyncSession) -> None:
     """(Re)create the empty temporary tables on the session's connection."""
     await drop(session)
     connection = await session.connection()
-    await connection.run_sync(lambda sync: TEMP.create_all(sync, checkfirst=False))
+    tables = [*TABLES.values(), PERSON_IDS]
+    await connection.run_sync(lambda sync: TEMP.create_all(sync, tables=tables, checkfirst=False))
+
+
+async def create_plan(session: AsyncSession) -> None:
+    connection = await session.connection()
+    await connection.exec_driver_sql("DROP TABLE IF EXISTS lm_batches")
+    await connection.run_sync(
+        lambda sync: TEMP.create_all(sync, tables=[BATCHES], checkfirst=False)
+    )
+
+
+async def index_plan(session: AsyncSession) -> None:
+    connection = await session.connection()
+    await connection.exec_driver_sql("CREATE INDEX lm_batches_seq ON lm_batches (seq)")
+    await connection.exec_driver_sql("CREATE INDEX lm_batches_member ON lm_batches (member_no)")
+    if dialect_of(session) == "postgresql":
+        await connection.exec_driver_sql("ANALYZE lm_batches")
 
 
 async def drop(session: AsyncSession) -> None:
     connection = await session.connection()
-    for table in [*TABLES.values(), PERSON_IDS]:
+    for table in [*TABLES.values(), PERSON_IDS, BATCHES]:
         await connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
 
 

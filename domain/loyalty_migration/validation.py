@@ -65,6 +65,7 @@ from domain.loyalty_migration.reader import (
 from domain.shared import national_ids, pan
 from domain.shared.errors import Problems
 from domain.shared.models import table_of
+from domain.shared.types import UUIDType
 
 #: Free-text fields searched for card numbers.
 _FREE_TEXT = frozenset(
@@ -434,6 +435,18 @@ def _parameter_row(check: _FileCheck, values: list[Any]) -> tuple[Any, ...]:
 
 
 # --- the whole export -----------------------------------------------------------------------
+def identify(
+    folder: Path, mapping: Mapping, log: IssueLog | None = None
+) -> tuple[dict[Kind, ExportFile], str]:
+    """The export's files with their digests, and the export's hash (see
+    :attr:`Validation.export_hash`)."""
+    files: dict[Kind, ExportFile] = {}
+    for kind, path in find_files(folder, mapping, log or IssueLog()).items():
+        digest, size = file_digest(path)
+        files[kind] = ExportFile(kind, path.name, path, digest, size)
+    return files, Validation(folder=folder, mapping=mapping, files=files).export_hash
+
+
 async def validate(
     session: AsyncSession,
     *,
@@ -442,16 +455,19 @@ async def validate(
     program_id: uuid.UUID | None = None,
     resuming_run_id: uuid.UUID | None = None,
     keep: int = 1000,
+    files: dict[Kind, ExportFile] | None = None,
 ) -> Validation:
     """Check the export in ``folder``; the typed rows are left in the temporary tables.
     ``program_id``: also check against the program's members (already migrated or
     enrolled). ``resuming_run_id``: members that run already migrated are not "already
     migrated"."""
     validation = Validation(folder=folder, mapping=mapping, log=IssueLog(keep=keep))
-    paths = find_files(folder, mapping, validation.log)
-    for kind, path in paths.items():
-        digest, size = file_digest(path)
-        validation.files[kind] = ExportFile(kind, path.name, path, digest, size)
+    if files is None or len(files) != len(mapping.files):
+        files, _ = identify(folder, mapping, validation.log)
+    validation.files = {
+        kind: ExportFile(f.kind, f.name, f.path, f.sha256, f.bytes) for kind, f in files.items()
+    }
+    paths = {kind: f.path for kind, f in validation.files.items()}
     await staging.create(session)
     person_ids: list[tuple[str, str, str]] = []
     person_loader = staging.Loader(session, staging.PERSON_IDS)
@@ -507,8 +523,24 @@ async def check_export(
         await staging.drop(session)
 
 
+_UUID_PARAMS = frozenset({"program", "run"})
+
+
+def _statement(sql: str, params: dict[str, Any]) -> sa.TextClause:
+    """``sql`` with typed parameters (UUIDs and dates bind the same on both databases)."""
+    binds: list[Any] = []
+    for name, value in params.items():
+        if name in _UUID_PARAMS or isinstance(value, uuid.UUID):
+            binds.append(sa.bindparam(name, value, type_=UUIDType))
+        elif isinstance(value, date):
+            binds.append(sa.bindparam(name, value, type_=sa.Date))
+        else:
+            binds.append(sa.bindparam(name, value))
+    return sa.text(sql).bindparams(*binds)
+
+
 async def _scalar(session: AsyncSession, sql: str, **params: Any) -> Any:
-    return (await session.execute(sa.text(sql), params)).scalar()
+    return (await session.execute(_statement(sql, params))).scalar()
 
 
 async def _found(
@@ -529,8 +561,9 @@ async def _found(
         return
     rows = (
         await session.execute(
-            sa.text(f"SELECT * FROM ({sql}) q ORDER BY line LIMIT :keep"),
-            {**params, "keep": log.keep},
+            _statement(
+                f"SELECT * FROM ({sql}) q ORDER BY line LIMIT :keep", {**params, "keep": log.keep}
+            )
         )
     ).all()
     column = validation.column(kind, field_name) if field_name else None

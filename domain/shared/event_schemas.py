@@ -53,6 +53,7 @@ NODE_TYPES = (
     "Customer",
     "Investor",
     "LoyaltyAccount",
+    "LoyaltyMigration",
     "LoyaltyProgram",
     "LoyaltyRedemption",
     "LoyaltyReward",

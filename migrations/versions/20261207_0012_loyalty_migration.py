@@ -93,6 +93,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "account_no", name=op.f("pk_loyalty_legacy_accounts")),
     )
+    with op.batch_alter_table("loyalty_legacy_accounts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_loyalty_legacy_accounts_batch", ["run_id", "batch_seq"], unique=False
+        )
+
     op.create_table(
         "loyalty_legacy_balances",
         sa.Column("run_id", sa.Uuid(), nullable=False),
@@ -110,6 +115,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "member_no", name=op.f("pk_loyalty_legacy_balances")),
     )
+    with op.batch_alter_table("loyalty_legacy_balances", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_loyalty_legacy_balances_batch", ["run_id", "batch_seq"], unique=False
+        )
+
     op.create_table(
         "loyalty_legacy_members",
         sa.Column("run_id", sa.Uuid(), nullable=False),
@@ -136,6 +146,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "member_no", name=op.f("pk_loyalty_legacy_members")),
     )
+    with op.batch_alter_table("loyalty_legacy_members", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_loyalty_legacy_members_batch", ["run_id", "batch_seq"], unique=False
+        )
+
     op.create_table(
         "loyalty_legacy_movements",
         sa.Column("run_id", sa.Uuid(), nullable=False),
@@ -165,7 +180,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("loyalty_legacy_movements", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_loyalty_legacy_movements_member", ["run_id", "member_no"], unique=False
+            "ix_loyalty_legacy_movements_batch", ["run_id", "batch_seq"], unique=False
         )
 
     op.create_table(
@@ -251,11 +266,20 @@ def downgrade() -> None:
     op.drop_table("loyalty_migration_discrepancies")
     op.drop_table("loyalty_migration_batches")
     with op.batch_alter_table("loyalty_legacy_movements", schema=None) as batch_op:
-        batch_op.drop_index("ix_loyalty_legacy_movements_member")
+        batch_op.drop_index("ix_loyalty_legacy_movements_batch")
 
     op.drop_table("loyalty_legacy_movements")
+    with op.batch_alter_table("loyalty_legacy_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_loyalty_legacy_members_batch")
+
     op.drop_table("loyalty_legacy_members")
+    with op.batch_alter_table("loyalty_legacy_balances", schema=None) as batch_op:
+        batch_op.drop_index("ix_loyalty_legacy_balances_batch")
+
     op.drop_table("loyalty_legacy_balances")
+    with op.batch_alter_table("loyalty_legacy_accounts", schema=None) as batch_op:
+        batch_op.drop_index("ix_loyalty_legacy_accounts_batch")
+
     op.drop_table("loyalty_legacy_accounts")
     with op.batch_alter_table("loyalty_migration_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_loyalty_migration_runs_partner")

@@ -23,6 +23,7 @@ from schema.operations.events import EventMutation, EventQuery
 from schema.operations.events import Subscription as EventSubscription
 from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.investors import InvestorMutation, InvestorQuery
+from schema.operations.loyalty_migration import LoyaltyMigrationQuery
 from schema.operations.partners import PartnerQuery
 
 
@@ -52,6 +53,7 @@ Query = merge_types(
         CaseSyncQuery,
         CollectionStatementQuery,
         CollectionsWorkQuery,
+        LoyaltyMigrationQuery,
     ),
 )
 Mutation = merge_types(
