@@ -305,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     u.set_defaults(func=cmd_uf_load)
 
+    p = sub.add_parser("statements", help="bank statements of collection accounts")
+    statements_sub = p.add_subparsers(dest="statements_command", required=True)
+    from app import statements_cli
+
+    statements_cli.register(statements_sub)
+
     p = sub.add_parser("loyalty", help="loyalty programs and the legacy CRM migration")
     loyalty_sub = p.add_subparsers(dest="loyalty_command", required=True)
     from app import loyalty_migration_cli

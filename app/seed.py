@@ -223,11 +223,13 @@ class SeedReport:
     customers: int = 0
     credits: int = 0
     cases: int = 0
+    statement_lines: int = 0
 
     def describe(self) -> str:
         return (
             f"added {self.partners} partners, {self.users} users, {self.clients} clients, "
-            f"{self.customers} customers, {self.credits} credits, {self.cases} cases"
+            f"{self.customers} customers, {self.credits} credits, {self.cases} cases, "
+            f"{self.statement_lines} bank statement lines"
         )
 
 
@@ -337,6 +339,10 @@ async def seed(
     from app.seed_investors import seed_investors
 
     await seed_investors(lambda i: _person(i, homes[i % len(homes)].country))
+    from app.seed_statements import seed_statements
+
+    lender = next(p for p in all_partners if p.code == "AUTOCREDITO")
+    report.statement_lines = await seed_statements(lender)
     if cases_count:
         from app.seed_cases import seed_cases
 
