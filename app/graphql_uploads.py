@@ -44,11 +44,7 @@ class UploadRefused(Exception):
 
 
 def body_limit(settings: Settings) -> int:
-    # One file's worth: the largest of a case attachment and a bank statement file (each
-    # mutation then holds its file to its own limit).
-    return settings.max_body_bytes + max(
-        settings.attachment_max_bytes, settings.statement_max_bytes
-    )
+    return settings.max_body_bytes + settings.attachment_max_bytes
 
 
 async def read_multipart(request: Request, settings: Settings) -> dict[str, Any]:
