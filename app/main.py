@@ -28,6 +28,7 @@ from app.graphql_http import GraphQLEndpoint
 from app.hosts import TrustedHostMiddleware, effective_allowed_hosts, production_problems
 from app.oauth import OAuthEndpoints
 from app.policies import configure_policies
+from app.report_files import ReportDownloads
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
 from app.ws import GraphQLWebSocket
@@ -143,6 +144,7 @@ def create_app(
     graphql = GraphQLEndpoint(runtime)
     oauth = OAuthEndpoints(runtime)
     downloads = AttachmentDownloads(runtime)
+    report_downloads = ReportDownloads(runtime)
     ws = GraphQLWebSocket(runtime)
 
     async def index(request: Request) -> Response:
@@ -188,6 +190,7 @@ def create_app(
         WebSocketRoute("/graphql", ws),
         Route("/oauth/token", oauth.token, methods=["POST"]),
         Route("/attachments/{id}", downloads.download, methods=["GET"]),
+        Route("/reports/{id}/{format}", report_downloads.download, methods=["GET"]),
         Route("/.well-known/jwks.json", oauth.jwks),
         Route("/.well-known/openid-configuration", oauth.openid_configuration),
         Route(asyncapi.PATH, asyncapi.asyncapi_document),

@@ -226,6 +226,25 @@ class Settings(BaseSettings):
     collections_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     #: Seconds a report's download link stays valid.
     report_link_ttl: Annotated[int, Field(ge=10, le=3600)] = 300
+    #: Reports made every day for the day before, and on the 1st for the month before.
+    reports_daily: Annotated[list[str], NoDecode] = ["RECONCILIATION", "AGING"]
+    reports_monthly: Annotated[list[str], NoDecode] = [
+        "AGING",
+        "PORTFOLIO",
+        "COLLECTIONS",
+        "RECONCILIATION",
+    ]
+
+    @field_validator("reports_daily", "reports_monthly", mode="before")
+    @classmethod
+    def _parse_report_kinds(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip().upper() for v in value.split(",") if v.strip()]
+        known = {"RECONCILIATION", "AGING", "COLLECTIONS", "PORTFOLIO"}
+        bad = [v for v in value if v not in known]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a report kind ({', '.join(sorted(known))})")
+        return value
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

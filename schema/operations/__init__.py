@@ -19,6 +19,7 @@ from schema.operations.credits import (
     CreditRegistryQuery,
 )
 from schema.operations.customers import CustomerMutation, CustomerQuery
+from schema.operations.financial_reports import FinancialReportMutation, FinancialReportQuery
 from schema.operations.events import EventMutation, EventQuery
 from schema.operations.events import Subscription as EventSubscription
 from schema.operations.identity import IdentityMutation, IdentityQuery
@@ -53,6 +54,7 @@ Query = merge_types(
         CaseSyncQuery,
         CollectionStatementQuery,
         CollectionsWorkQuery,
+        FinancialReportQuery,
         LoyaltyMigrationQuery,
     ),
 )
@@ -69,6 +71,7 @@ Mutation = merge_types(
         CaseSyncMutation,
         CollectionStatementMutation,
         CollectionsWorkMutation,
+        FinancialReportMutation,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
