@@ -18,6 +18,7 @@ from domain.shared.principal import Principal
 from resolvers.case_loaders import CaseLoaders
 from resolvers.credit_loaders import CreditLoaders
 from resolvers.investor_loaders import InvestorLoaders
+from resolvers.loyalty_loaders import LoyaltyLoaders
 
 V = TypeVar("V")
 
@@ -42,6 +43,7 @@ class Loaders:
         self.credits = CreditLoaders()
         self.investors = InvestorLoaders()
         self.cases = CaseLoaders()
+        self.loyalty = LoyaltyLoaders()
 
     def customers(self, principal: Principal) -> DataLoader[uuid.UUID, CustomerView | None]:
         """Customers by id as ``principal`` sees them (the masking rule is a column of the

@@ -22,6 +22,13 @@ from schema.collections import BankStatement, CollectionAccount, StatementLine
 from schema.credit_registry import Credit, Payment
 from schema.customers import Customer
 from schema.investors import CreditFunding, Investor, SettlementRun, SettlementStatement
+from schema.loyalty import (
+    LoyaltyAccount,
+    LoyaltyProgram,
+    LoyaltyRedemption,
+    LoyaltyReward,
+    LoyaltyRuleSet,
+)
 from schema.loyalty_migration import LoyaltyMigration
 from schema.partners import Partner
 
@@ -40,6 +47,11 @@ NODE_TYPES: dict[str, Any] = {
     "CollectionAccount": CollectionAccount,
     "BankStatement": BankStatement,
     "StatementLine": StatementLine,
+    "LoyaltyProgram": LoyaltyProgram,
+    "LoyaltyAccount": LoyaltyAccount,
+    "LoyaltyRuleSet": LoyaltyRuleSet,
+    "LoyaltyReward": LoyaltyReward,
+    "LoyaltyRedemption": LoyaltyRedemption,
 }
 
 

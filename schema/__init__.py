@@ -33,6 +33,7 @@ from schema.customers import Customer
 from schema.execution import TramaExecutionContext
 from schema.extensions import PhaseTracker, classify, make_auth_gate
 from schema.investors import Investor
+from schema.loyalty import LoyaltyAccount, LoyaltyProgram
 from schema.operations import PUBLIC_ROOT_FIELDS, Mutation, Query, Subscription
 from schema.partners import Partner
 from schema.scalars import SCALAR_MAP
@@ -152,7 +153,7 @@ def create_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, Partner, Credit, Investor, Case],
+        types=[Customer, Partner, Credit, Investor, Case, LoyaltyAccount, LoyaltyProgram],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=TramaExecutionContext,

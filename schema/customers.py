@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry import relay
@@ -17,6 +17,9 @@ from resolvers.ids import decode_node_id
 from schema.common import Connection
 from schema.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from schema.partners import Partner
+
+if TYPE_CHECKING:
+    from schema.loyalty import LoyaltyAccount
 
 strawberry.enum(
     NationalIdTypeEnum,
@@ -81,6 +84,17 @@ class Customer(relay.Node):
     async def home_partner(self, info: Info) -> Partner:
         model = await info.context.loaders.partner.load(self.home_partner_id)
         return Partner.from_model(model)
+
+    @strawberry.field(
+        description="The customer's loyalty accounts you may see (their programs' staff, "
+        "the customer themselves)."
+    )
+    async def loyalty_accounts(
+        self, info: Info
+    ) -> list[Annotated[LoyaltyAccount, strawberry.lazy("schema.loyalty")]]:
+        from schema.loyalty import customer_loyalty_accounts
+
+        return await customer_loyalty_accounts(info, uuid.UUID(str(self.id)))
 
     @classmethod
     def from_view(cls, view: CustomerView) -> Customer:

@@ -24,6 +24,7 @@ from schema.operations.events import EventMutation, EventQuery
 from schema.operations.events import Subscription as EventSubscription
 from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.investors import InvestorMutation, InvestorQuery
+from schema.operations.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.operations.loyalty_migration import LoyaltyMigrationQuery
 from schema.operations.partners import PartnerQuery
 
@@ -54,6 +55,7 @@ Query = merge_types(
         CaseSyncQuery,
         CollectionStatementQuery,
         CollectionsWorkQuery,
+        LoyaltyQuery,
         FinancialReportQuery,
         LoyaltyMigrationQuery,
     ),
@@ -71,6 +73,7 @@ Mutation = merge_types(
         CaseSyncMutation,
         CollectionStatementMutation,
         CollectionsWorkMutation,
+        LoyaltyMutation,
         FinancialReportMutation,
     ),
 )
