@@ -74,9 +74,19 @@ WEBHOOK_EVENT = "collections.step_triggered"
 
 # --- Spanish figures ------------------------------------------------------------------------
 _MONTHS = (
-    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-    "octubre", "noviembre", "diciembre",
-)  # fmt: skip
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
 #: (prefix, thousands separator, decimal separator) as each currency's country writes it.
 _STYLE = {
     "CLP": ("$", ".", ","),

@@ -88,9 +88,14 @@ class RunTotals:
 
     def add(self, other: RunTotals) -> None:
         for name in (
-            "examined", "opened", "updated", "resolved", "steps_fired", "steps_skipped",
+            "examined",
+            "opened",
+            "updated",
+            "resolved",
+            "steps_fired",
+            "steps_skipped",
             "promises_decided",
-        ):  # fmt: skip
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.fired.extend(other.fired)
 
@@ -242,9 +247,7 @@ def _wanted(
     return wants
 
 
-def _resolution(
-    kind: str, wants: dict[QueueKind, _Want], closed: bool, open_promise: bool
-) -> str:
+def _resolution(kind: str, wants: dict[QueueKind, _Want], closed: bool, open_promise: bool) -> str:
     if closed:
         return "CLOSED"
     if kind == QueueKind.DUE_SOON:

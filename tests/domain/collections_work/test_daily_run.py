@@ -211,9 +211,13 @@ async def test_strategies_are_data_validated_and_versioned(supervisor, agent, ou
     with pytest.raises(ValidationFailed) as refused:
         async with transaction() as session:
             await strategies.set_strategy(
-                session, principal=supervisor, lender_id=None, name="Mala", steps=bad,
+                session,
+                principal=supervisor,
+                lender_id=None,
+                name="Mala",
+                steps=bad,
                 expected_version=0,
-            )  # fmt: skip
+            )
     assert [p.field for p in refused.value.problems] == [
         "steps[0].code",
         "steps[1].dayOffset",
@@ -232,9 +236,14 @@ async def test_strategies_are_data_validated_and_versioned(supervisor, agent, ou
     ]
     async with transaction() as session:
         view = await strategies.set_strategy(
-            session, principal=supervisor, lender_id=None, name=" Temprana ", steps=good,
-            promise_grace_days=2, expected_version=0,
-        )  # fmt: skip
+            session,
+            principal=supervisor,
+            lender_id=None,
+            name=" Temprana ",
+            steps=good,
+            promise_grace_days=2,
+            expected_version=0,
+        )
     assert (view.version, view.name, view.horizon, view.promise_grace_days) == (1, "Temprana", 5, 2)
     assert [s.code for s in view.steps] == ["RECORDATORIO_5D", "AVISO_MORA"]
     async with transaction() as session:

@@ -48,9 +48,15 @@ async def test_a_quote_adds_up_and_pays_off_exactly(make_credit):
     assert quote.late_interest > 0 and quote.accrued_interest > 0
     assert quote.installments_due == 2 and quote.credit_balance == 0
     assert quote.amount == sum(
-        (quote.principal_due, quote.interest_due, quote.charges_due, quote.late_interest,
-         quote.principal_not_due, quote.accrued_interest)
-    )  # fmt: skip
+        (
+            quote.principal_due,
+            quote.interest_due,
+            quote.charges_due,
+            quote.late_interest,
+            quote.principal_not_due,
+            quote.accrued_interest,
+        )
+    )
     sooner = await _quote(credit.id, days=0)
     assert sooner.amount < quote.amount  # interest grows with the days
     with clock_at(utcnow() + timedelta(days=10)):

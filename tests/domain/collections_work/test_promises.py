@@ -81,9 +81,12 @@ async def test_payments_keep_reopen_and_break_a_promise(make_credit, team, agent
         assert (resolved.status, resolved.resolution) == ("RESOLVED", "PROMISE_MADE")
         assert (await _state(newer.id)).status == "OPEN"
     assert [e.topic.rpartition(".")[2] for e in await topics("collections.promise")] == [
-        "promise_made", "promise_kept", "promise_reopened", "promise_partially_kept",
         "promise_made",
-    ]  # fmt: skip
+        "promise_kept",
+        "promise_reopened",
+        "promise_partially_kept",
+        "promise_made",
+    ]
 
 
 async def test_a_promise_with_nothing_paid_breaks_and_past_due_steps_wait_for_it(
@@ -162,21 +165,32 @@ async def test_wrong_promises_and_contacts_are_refused_with_nothing_written(
     async def no_promise():
         async with transaction() as session:
             await contacts.log_contact(
-                session, principal=agent, credit_id=credit.id, channel="PHONE",
+                session,
+                principal=agent,
+                credit_id=credit.id,
+                channel="PHONE",
                 outcome="PROMISE_TO_PAY",
-            )  # fmt: skip
+            )
 
     async def bad_enums():
         async with transaction() as session:
             await contacts.log_contact(
-                session, principal=agent, credit_id=credit.id, channel="FAX", outcome="MAYBE",
-            )  # fmt: skip
+                session,
+                principal=agent,
+                credit_id=credit.id,
+                channel="FAX",
+                outcome="MAYBE",
+            )
 
     fields = {}
     for name, work in [
-        ("too_much", too_much), ("past", past), ("far", far), ("card", card_in_note),
-        ("no_promise", no_promise), ("enums", bad_enums),
-    ]:  # fmt: skip
+        ("too_much", too_much),
+        ("past", past),
+        ("far", far),
+        ("card", card_in_note),
+        ("no_promise", no_promise),
+        ("enums", bad_enums),
+    ]:
         error = await _nothing_written(work)
         fields[name] = [p.field for p in error.problems]
     assert fields == {
@@ -197,16 +211,22 @@ async def test_wrong_promises_and_contacts_are_refused_with_nothing_written(
     assert isinstance(await _nothing_written(second_open), Conflict)
     async with transaction() as session:
         cancelled = await promises.cancel_promise(
-            session, principal=agent, promise_id=first.id, reason="Registrada por error",
+            session,
+            principal=agent,
+            promise_id=first.id,
+            reason="Registrada por error",
             expected_version=first.version,
-        )  # fmt: skip
+        )
     assert cancelled.status == "CANCELLED"
 
     async def cancel_again():
         async with transaction() as session:
             await promises.cancel_promise(
-                session, principal=agent, promise_id=first.id, reason="otra vez",
+                session,
+                principal=agent,
+                promise_id=first.id,
+                reason="otra vez",
                 expected_version=cancelled.version,
-            )  # fmt: skip
+            )
 
     assert isinstance(await _nothing_written(cancel_again), InvalidTransition)
