@@ -229,7 +229,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                     await importer.mark_failed(pinned.unit, run_id, importer.describe_error(exc))
                 raise
             finally:
-                await _drop_staging(pinned)
+                await drop_staging(pinned)
         summary["dryRun"] = args.dry_run
         print(json.dumps(summary, indent=2, default=str))
         print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
@@ -240,9 +240,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return _run(settings, work, "import")
 
 
-async def _drop_staging(pinned: PinnedConnection) -> None:
+async def drop_staging(pinned: PinnedConnection) -> None:
+    """Drop the validation's temporary tables (a dry run's go with its rollback)."""
     from domain.loyalty_migration import staging
 
+    if pinned.dry_run:
+        return
     try:
         async with pinned.unit() as session:
             await staging.drop(session)

@@ -410,17 +410,20 @@ async def plan_batches(session: AsyncSession, *, batch_size: int) -> list[BatchP
     plans: list[BatchPlan] = []
     rows: list[tuple[str, int]] = []
     current: BatchPlan | None = None
-    async for member_no, count in result:
-        if current is None or (current.movements and current.movements + count > batch_size):
-            current = BatchPlan(len(plans) + 1, member_no, member_no, 0, 0)
-            plans.append(current)
-        current.last_member = member_no
-        current.members += 1
-        current.movements += int(count)
-        rows.append((member_no, current.seq))
-        if len(rows) >= 20_000:
-            await staging.write_rows(session, staging.BATCHES, ["member_no", "seq"], rows)
-            rows = []
+    try:
+        async for member_no, count in result:
+            if current is None or (current.movements and current.movements + count > batch_size):
+                current = BatchPlan(len(plans) + 1, member_no, member_no, 0, 0)
+                plans.append(current)
+            current.last_member = member_no
+            current.members += 1
+            current.movements += int(count)
+            rows.append((member_no, current.seq))
+            if len(rows) >= 20_000:
+                await staging.write_rows(session, staging.BATCHES, ["member_no", "seq"], rows)
+                rows = []
+    finally:
+        await result.close()  # the cursor, or a dry run's transaction keeps it open
     await staging.write_rows(session, staging.BATCHES, ["member_no", "seq"], rows)
     await staging.index_plan(session)
     return plans

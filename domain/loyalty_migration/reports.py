@@ -125,8 +125,11 @@ def _book(folder: Path, name: str) -> _Book:
 
 async def _stream(session: AsyncSession, query: Any) -> AsyncIterator[Any]:
     result = await session.stream(query.execution_options(yield_per=5000))
-    async for row in result:
-        yield row
+    try:
+        async for row in result:
+            yield row
+    finally:
+        await result.close()
 
 
 async def summary(session: AsyncSession, run_id: uuid.UUID) -> dict[str, Any]:

@@ -760,7 +760,7 @@ async def _cross_checks(
         " ON s.member_no = b.member_no WHERE b.points <> coalesce(s.total, 0)"
         " AND EXISTS (SELECT 1 FROM lm_members m WHERE m.member_no = b.member_no)",
         lambda r: f"the legacy balance is {r.points}; its {r.n} movements add up to {r.total}"
-        f" ({r.points - r.total:+d})",
+        f" ({int(r.points) - int(r.total):+d})",
     )  # fmt: skip
 
     # against Trama

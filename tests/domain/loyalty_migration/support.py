@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from app.db import read_session, transaction
-from app.loyalty_migration_cli import PinnedConnection
+from app.loyalty_migration_cli import PinnedConnection, drop_staging
 from domain.loyalty import accounts as loyalty_accounts
 from domain.loyalty import balances as loyalty_balances
 from domain.loyalty.models import LoyaltyAccount, LoyaltyProgram
-from domain.loyalty_migration import importer, reconcile, staging
+from domain.loyalty_migration import importer, reconcile
 from domain.loyalty_migration.mapping import load_mapping
 from domain.loyalty_migration.models import MigrationRun
 from domain.partners.models import Partner
@@ -75,8 +75,7 @@ async def run_import(
                 )
             return result, proof
         finally:
-            async with pinned.unit() as session:
-                await staging.drop(session)
+            await drop_staging(pinned)
 
 
 async def row_counts() -> dict[str, int]:
