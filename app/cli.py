@@ -311,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     statements_cli.register(statements_sub)
 
+    from app import collections_cli
+
+    p = sub.add_parser("collections", help="collections work: the daily run")
+    collections_sub = p.add_subparsers(dest="collections_command", required=True)
+    collections_cli.register_collections(collections_sub)
+    p = sub.add_parser("reports", help="financial reports of lenders")
+    reports_sub = p.add_subparsers(dest="reports_command", required=True)
+    collections_cli.register_reports(reports_sub)
+
     p = sub.add_parser("loyalty", help="loyalty programs and the legacy CRM migration")
     loyalty_sub = p.add_subparsers(dest="loyalty_command", required=True)
     from app import loyalty_migration_cli

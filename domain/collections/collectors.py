@@ -23,6 +23,7 @@ in the pool that now matches (continuity: the customer keeps talking to the same
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from domain.shared.errors import Conflict, NotFound, Problems, ValidationFailed
 from domain.shared.models import table_of
 from domain.shared.money import CURRENCY_EXPONENTS, Money
 from domain.shared.principal import Principal, Role
-from domain.shared.sql import for_update, insert_ignoring_conflicts
+from domain.shared.sql import advisory_xact_lock, for_update, insert_ignoring_conflicts
 from domain.shared.time import utcnow
 
 __all__ = [
@@ -496,12 +497,21 @@ async def set_rules(
 
 
 async def _lock_partner_config(session: AsyncSession, partner_id: uuid.UUID) -> None:
-    """Serialise configuration changes of one lender (two supervisors saving at once)."""
-    from domain.partners.models import Partner
+    """Serialise the collections work of one lender (two supervisors saving at once, a run
+    and a payment refreshing the same queue): a transaction-scoped advisory lock on
+    PostgreSQL (SQLite's writers are serialised already). No row is locked, so nothing
+    else of the partner waits."""
+    await lock_lender(session, partner_id, "collections-work")
 
-    await session.execute(
-        for_update(sa.select(col(Partner.id)).where(col(Partner.id) == partner_id), session)
-    )
+
+def lender_lock_key(partner_id: uuid.UUID, purpose: str) -> int:
+    """A 63-bit advisory lock key for ``purpose`` on one lender."""
+    digest = hashlib.sha256(f"{purpose}:{partner_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+async def lock_lender(session: AsyncSession, partner_id: uuid.UUID, purpose: str) -> None:
+    await advisory_xact_lock(session, lender_lock_key(partner_id, purpose))
 
 
 # --- assigning ------------------------------------------------------------------------------

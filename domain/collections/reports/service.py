@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.collections import work_access as access
+from domain.collections.collectors import lock_lender
 from domain.collections.reports import builders, render
 from domain.collections.reports.facts import policy_from, policy_params
 from domain.collections.reports.periods import Period, parse_period
@@ -241,9 +242,9 @@ async def generate_report(
     report_kind = _kind(kind)
     partner = await _lender(session, principal, lender_id)
     parsed = parse_period(period, today=today(lender_timezone(partner)))
-    await session.execute(
-        for_update(sa.select(col(Partner.id)).where(col(Partner.id) == partner.id), session)
-    )  # one generation per lender at a time: revisions never collide
+    # One generation per lender and kind at a time (revisions never collide), without
+    # locking any row the lender's other work needs.
+    await lock_lender(session, partner.id, f"report:{report_kind.value}")
     existing = await _latest(session, partner.id, report_kind, parsed)
     if existing is not None and not restate:
         return existing
