@@ -10,6 +10,7 @@ from app.db import read_session
 from domain.collections.errors import StatementRefused
 from domain.collections.ingestion import IngestPolicy
 from domain.collections.models import BankAccount
+from domain.shared.event_schemas import global_id
 from domain.shared.outbox import OutboxEvent
 from domain.shared.principal import Role
 from tests.domain.collections.conftest import (
@@ -65,7 +66,10 @@ async def test_a_chilean_bank_statement_with_envelopes_reversals_and_long_detail
     assert stored is not None
     assert stored.last_sequence == 102
     assert stored.last_closing_balance == 5237500
-    assert sorted(e.payload["newLineCount"] for e in events) == [2, 3]
+    mine = [
+        e for e in events if e.payload["accountId"] == global_id("CollectionAccount", account.id)
+    ]
+    assert sorted(e.payload["newLineCount"] for e in mine) == [2, 3]
 
 
 async def test_the_same_file_twice_books_nothing_twice(make_account, supervisor) -> None:
