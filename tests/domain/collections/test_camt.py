@@ -146,3 +146,26 @@ async def test_declared_totals_are_checked(make_account) -> None:
     )
     result = await ingest(wrong, "wrong.xml")
     assert [p["code"] for p in result.statements[1].problems] == ["DECLARED_TOTALS"]
+
+
+async def test_an_intraday_camt052_report_is_interim(make_account) -> None:
+    account = await make_account(number="000777000222", bank_code="039")
+    report = (
+        read("camt053_v08_two_days.xml")
+        .replace(b"camt.053.001.08", b"camt.052.001.08")
+        .replace(b"BkToCstmrStmt>", b"BkToCstmrAcctRpt>")
+        .replace(b"<Stmt>", b"<Rpt>")
+        .replace(b"</Stmt>", b"</Rpt>")
+        .replace(b"<Cd>CLBD</Cd>", b"<Cd>ITBD</Cd>")
+        .replace(b"<Cd>PRCD</Cd>", b"<Cd>ITBD</Cd>")
+    )
+    result = await ingest(report, "intradia.xml")
+    assert [s.kind for s in result.statements] == ["CAMT052", "CAMT052"]
+    assert all(s.interim for s in result.statements)
+    assert {s.schema_status for s in result.statements} == {"VALID"}
+    assert [s.integrity for s in result.statements] == ["OK", "OK"]
+    assert all(line.booked_statement_id is None for line in await lines_of(account.id))
+    # The day's statements then book them, and only add what the reports did not have.
+    booked = await ingest(read("camt053_v08_two_days.xml"), "itau.xml")
+    assert [s.new_line_count for s in booked.statements] == [0, 0]
+    assert all(line.booked_statement_id is not None for line in await lines_of(account.id))
