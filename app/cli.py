@@ -325,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app import loyalty_migration_cli
 
     loyalty_migration_cli.register(loyalty_sub)
+    from app import loyalty_cli
+
+    loyalty_cli.register(loyalty_sub)
 
     p = sub.add_parser("keys", help="signing keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)

@@ -343,6 +343,9 @@ async def seed(
 
     lender = next(p for p in all_partners if p.code == "AUTOCREDITO")
     report.statement_lines = await seed_statements(lender)
+    from app.seed_loyalty import seed_loyalty
+
+    await seed_loyalty()
     if cases_count:
         from app.seed_cases import seed_cases
 

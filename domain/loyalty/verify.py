@@ -50,6 +50,7 @@ class Problem:
 @dataclass
 class Report:
     program_id: uuid.UUID
+    code: str = ""
     accounts: int = 0
     entries: int = 0
     lots: int = 0
@@ -75,7 +76,7 @@ async def verify_program(session: AsyncSession, *, program_id: uuid.UUID) -> Rep
     entries = table_of(LoyaltyEntry)
     lots = table_of(LoyaltyLot)
     moves = table_of(LoyaltyLotMove)
-    report = Report(program_id)
+    report = Report(program_id, program.code)
 
     # 1. entries
     opened = (

@@ -141,9 +141,16 @@ async def make_program(
             effective_until=None,
             document=rules or RULES,
         )
+        # customers in no program yet (the demo seed enrols some in Banco de la Pampa's)
+        members = sa.select(LoyaltyAccount.customer_id)
         customers = list(
             (
-                await session.execute(sa.select(Customer.id).order_by(Customer.id).limit(12))
+                await session.execute(
+                    sa.select(Customer.id)
+                    .where(Customer.id.not_in(members))
+                    .order_by(Customer.id)
+                    .limit(12)
+                )
             ).scalars()
         )
         return World(
