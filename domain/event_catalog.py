@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from domain.cases import events as cases
 from domain.collections import events as collections
+from domain.collections import matching_events as collections_matching
 from domain.collections import work_events as collections_work
 from domain.credits import events as credits
 from domain.customers import events as customers
@@ -28,6 +29,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     loyalty.EVENTS,
     loyalty_migration.EVENTS,
     collections.EVENTS,
+    collections_matching.EVENTS,
     collections_work.EVENTS,
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.cases import models as cases_models
+from domain.collections import matching_models as collections_matching_models
 from domain.collections import models as collections_models
 from domain.collections import work_models as collections_work_models
 from domain.credits import models as credits_models
@@ -18,6 +19,7 @@ from domain.shared.models import metadata
 __all__ = [
     "audit",
     "cases_models",
+    "collections_matching_models",
     "collections_models",
     "collections_work_models",
     "credits_models",
