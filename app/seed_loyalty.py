@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from app.db import transaction
 from domain.customers.models import Customer
@@ -102,7 +103,7 @@ async def seed_loyalty(customers_per_member: int = MEMBERS) -> int:
         if await accounts.find_program(session, CODE) is not None:
             return 0
         bank = (
-            await session.execute(sa.select(Partner).where(Partner.code == "BANCO_PAMPA"))
+            await session.execute(sa.select(Partner).where(col(Partner.code) == "BANCO_PAMPA"))
         ).scalar_one_or_none()
         if bank is None:
             return 0
@@ -162,10 +163,10 @@ async def seed_loyalty(customers_per_member: int = MEMBERS) -> int:
         argentines = list(
             (
                 await session.execute(
-                    sa.select(Customer.id)
-                    .join(Partner, Partner.id == Customer.home_partner_id)
-                    .where(Partner.country == "AR")
-                    .order_by(Customer.sort_name, Customer.id)
+                    sa.select(col(Customer.id))
+                    .join(Partner, col(Partner.id) == col(Customer.home_partner_id))
+                    .where(col(Partner.country) == "AR")
+                    .order_by(col(Customer.sort_name), col(Customer.id))
                     .limit(customers_per_member)
                 )
             ).scalars()
