@@ -329,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     loyalty_cli.register(loyalty_sub)
 
+    from app import persisted_queries_cli
+
+    persisted_queries_cli.register(sub)
+
     p = sub.add_parser("keys", help="signing keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("rotate", help="generate a new signing key")

@@ -11,12 +11,15 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -70,6 +73,14 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        #: PostgreSQL: the same pool, connections in autocommit for the API's reads (no
+        #: BEGIN and ROLLBACK round trips; see :func:`request_reads`).
+        self.read_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else None
+        )
+
 
     @property
     def dialect(self) -> str:
@@ -204,9 +215,92 @@ async def transaction() -> AsyncIterator[AsyncSession]:
             _events_committed()
 
 
+class ReadSessionWrote(RuntimeError):
+    """A statement other than a read ran in an API request's read session."""
+
+
+class _RequestReads:
+    """The reads of one API request: one pooled connection, in autocommit, lent to one
+    read session at a time."""
+
+    __slots__ = ("busy", "connection", "database")
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.connection: AsyncConnection | None = None
+        self.busy = False
+
+
+_request_reads: ContextVar[_RequestReads | None] = ContextVar("trama_request_reads", default=None)
+
+
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadSessionWrote("a read session of a query request ran an INSERT, UPDATE or DELETE")
+
+
+@asynccontextmanager
+async def request_reads() -> AsyncIterator[None]:
+    """The read sessions of one API request (a GraphQL query) share a connection.
+
+    On PostgreSQL each read session otherwise checks a connection out of the pool, sends
+    ``BEGIN``, its statements, ``ROLLBACK`` and checks it in: two round trips and the pool's
+    bookkeeping per session, several sessions per request (the root field, each DataLoader
+    batch). Inside this block the first read session checks out one connection in
+    autocommit — under READ COMMITTED every statement takes its own snapshot anyway, so a
+    read sees exactly what it saw in a transaction — and the following ones reuse it. A
+    read session opened while that connection is lent (DataLoader batches run
+    concurrently) gets a pooled autocommit connection of its own: one session is never
+    shared between tasks. Read sessions in here refuse INSERT, UPDATE and DELETE
+    (autocommit would keep a write that a rolled-back read session used to discard).
+    SQLite: unchanged (a local BEGIN costs nothing and gives multi-statement reads one
+    snapshot).
+    """
+    database = get_database()
+    if database.read_engine is None:
+        yield
+        return
+    holder = _RequestReads(database)
+    token = _request_reads.set(holder)
+    try:
+        yield
+    finally:
+        _request_reads.reset(token)
+        if holder.connection is not None:
+            connection, holder.connection = holder.connection, None
+            await connection.close()
+
+
 @asynccontextmanager
 async def read_session() -> AsyncIterator[AsyncSession]:
     """A short unit of work for reads. Closing it returns the connection, whose
-    transaction the pool rolls back; loaded objects stay readable (detached, not expired)."""
-    async with get_database().sessionmaker() as session:
-        yield session
+    transaction the pool rolls back; loaded objects stay readable (detached, not expired).
+    Inside :func:`request_reads` (PostgreSQL), the request's connection in autocommit."""
+    holder = _request_reads.get()
+    if holder is None:
+        async with get_database().sessionmaker() as session:
+            yield session
+        return
+    read_engine = holder.database.read_engine
+    assert read_engine is not None
+    if holder.busy:
+        async with AsyncSession(read_engine, expire_on_commit=False) as session:
+            event.listen(session.sync_session, "do_orm_execute", _refuse_writes)
+            yield session
+        return
+    holder.busy = True
+    try:
+        if holder.connection is None:
+            holder.connection = await read_engine.connect()
+        async with AsyncSession(holder.connection, expire_on_commit=False) as session:
+            event.listen(session.sync_session, "do_orm_execute", _refuse_writes)
+            yield session
+    except BaseException:
+        # A failed statement leaves an autocommit connection usable, but a broken one would
+        # not be: the next session of the request checks out another.
+        if holder.connection is not None:
+            connection, holder.connection = holder.connection, None
+            await connection.close()
+        raise
+    finally:
+        holder.busy = False

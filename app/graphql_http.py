@@ -22,8 +22,10 @@ from strawberry.types.graphql import OperationType
 
 from app import metrics
 from app.auth.tokens import TokenError
+from app.db import request_reads
 from app.graphiql import graphiql_html
 from app.graphql_uploads import MULTIPART, UploadRefused, read_multipart
+from app.persisted_queries import PersistedQueryProblem
 from app.runtime import Runtime
 from domain.shared.context import request_id_var
 from resolvers.context import Context
@@ -110,6 +112,8 @@ class GraphQLEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
+        #: APQ and the allow-list (app/persisted_queries.py).
+        self.persisted = runtime.persisted_queries
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -137,7 +141,18 @@ class GraphQLEndpoint:
             else:
                 params = await self._params(request)
                 principal, auth_error = await self._authenticate(request)
-            return await self._execute(request, media, params, principal, auth_error, started)
+            await self._admit(params, principal)
+            if request.method == "GET" or self.persisted.is_query(params):
+                # A query's read sessions share one connection (app/db.py).
+                async with request_reads():
+                    response = await self._execute(
+                        request, media, params, principal, auth_error, started
+                    )
+            else:
+                response = await self._execute(
+                    request, media, params, principal, auth_error, started
+                )
+            return self._cache_control(request, params, principal, response)
         except HTTPProblem as problem:
             metrics.GRAPHQL_ERRORS.labels(problem.code).inc()
             return Response(
@@ -167,6 +182,48 @@ class GraphQLEndpoint:
         return HTMLResponse(graphiql_html(endpoint=request.url.path, headers=headers))
 
     async def _params(self, request: Request) -> dict[str, Any]:
+        """The request's query, variables, operation name and extensions, with a persisted
+        query's document filled in (app/persisted_queries.py)."""
+        data = await self._decode(request)
+        try:
+            return await self.persisted.resolve(data)
+        except PersistedQueryProblem as problem:
+            raise HTTPProblem(
+                problem.status, problem.message, code=problem.code, headers=problem.headers
+            ) from None
+
+    async def _admit(self, params: dict[str, Any], principal: Any) -> None:
+        try:
+            await self.persisted.admit(params, principal)
+        except PersistedQueryProblem as problem:
+            raise HTTPProblem(
+                problem.status, problem.message, code=problem.code, headers=problem.headers
+            ) from None
+
+    def _cache_control(
+        self, request: Request, params: dict[str, Any], principal: Any, response: Response
+    ) -> Response:
+        """``public, max-age`` for an anonymous GET of a public query that succeeded (a CDN
+        may keep it: the same for every anonymous caller); ``no-store`` for the rest."""
+        if "cache-control" in response.headers:
+            return response
+        max_age = self.settings.public_cache_max_age
+        if (
+            max_age > 0
+            and request.method == "GET"
+            and principal is None
+            and "authorization" not in request.headers
+            and response.status_code == 200
+            and self.persisted.cacheable(params)
+            and b'"errors"' not in bytes(response.body)
+        ):
+            response.headers["Cache-Control"] = f"public, max-age={max_age}"
+            response.headers["Vary"] = "Accept, Authorization"
+        else:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _decode(self, request: Request) -> dict[str, Any]:
         if request.method == "GET":
             raw: dict[str, Any] = dict(request.query_params)
             for key in ("variables", "extensions"):
@@ -209,12 +266,15 @@ class GraphQLEndpoint:
 
     @staticmethod
     def _check(data: dict[str, Any]) -> dict[str, Any]:
-        query = data.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise HTTPProblem(400, "a non-empty `query` string is required")
         for key in ("variables", "extensions"):
             if data.get(key) is not None and not isinstance(data[key], dict):
                 raise HTTPProblem(400, f"`{key}` must be a JSON object")
+        query = data.get("query")
+        persisted = (data.get("extensions") or {}).get("persistedQuery") is not None
+        if not persisted and (not isinstance(query, str) or not query.strip()):
+            raise HTTPProblem(400, "a non-empty `query` string is required")
+        if persisted and query is not None and not isinstance(query, str):
+            raise HTTPProblem(400, "`query` must be a string")
         name = data.get("operationName")
         if name is not None and not isinstance(name, str):
             raise HTTPProblem(400, "`operationName` must be a string")

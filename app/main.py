@@ -179,6 +179,7 @@ def create_app(
                 await runtime.rate_limiter.close()
             if runtime.attachments is not None:
                 await runtime.attachments.checks.close()
+            await runtime.persisted_queries.close()
 
     routes = [
         Route("/", index),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth.keys import KeyStore
 from app.auth.principals import Authenticator
 from app.auth.tokens import TokenService
+from app.persisted_queries import PersistedQueries, build_persisted_queries
 from app.ratelimit import CallerLimiter, build_limiter
 from app.settings import Settings
 from app.storage import Attachments, build_attachments
@@ -31,6 +32,12 @@ class Runtime:
     rate_limiter: CallerLimiter | None = None
     #: Case attachments: the file store and the download-link signer.
     attachments: Attachments | None = None
+    #: APQ and the allow-list (app/persisted_queries.py); closed by the app's lifespan.
+    persisted_queries: PersistedQueries = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.persisted_queries is None:
+            self.persisted_queries = build_persisted_queries(self.settings, self.schema._schema)
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     workers: Annotated[int | None, Field(ge=1, le=512)] = None
     #: Several API processes listen with SO_REUSEPORT, one socket each (false: one shared).
     reuse_port: bool = True
+    #: Persisted queries (README, "Persisted queries"): "apq" (Apollo's automatic persisted
+    #: queries), "allowlist" (only documents registered with `trama persisted-queries add`
+    #: run) or "off".
+    persisted_queries: Literal["off", "apq", "allowlist"] = "apq"
+    #: Seconds an APQ document stays in Redis after its registration.
+    apq_ttl: Annotated[int, Field(ge=60)] = 86400
+    #: APQ documents kept per API process (in front of Redis, or the only store), at most …
+    apq_cache_size: Annotated[int, Field(ge=0)] = 2000
+    #: … and in all at most this many characters.
+    apq_cache_chars: Annotated[int, Field(ge=0)] = 20_000_000
+    #: Seconds an API process keeps the allow-list before reading it again (a removed
+    #: document stops running within this time; an added one is found at once).
+    persisted_queries_refresh: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    #: max-age of an anonymous GET of a public query (the calculators), for CDNs; 0: no-store.
+    public_cache_max_age: Annotated[int, Field(ge=0, le=86400)] = 60
     var_dir: Path = Path("var")
     database_url: str = ""
     db_pool_size: int = 10

@@ -13,6 +13,7 @@ from domain.investors import models as investors_models
 from domain.loyalty import models as loyalty_models
 from domain.loyalty_migration import models as loyalty_migration_models
 from domain.partners import models as partners_models
+from domain.persisted_queries import models as persisted_queries_models
 from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
 
@@ -32,4 +33,5 @@ __all__ = [
     "metadata",
     "outbox",
     "partners_models",
+    "persisted_queries_models",
 ]

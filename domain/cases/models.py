@@ -177,7 +177,16 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_cases_created", "created_at", "id"),
         sa.Index("ix_cases_updated", "updated_at", "id"),
-        sa.Index("ix_cases_handling_status", "handling_partner_id", "status"),
+        # a partner's cases in one status, newest updated first, and their facets as an
+        # index-only scan (migration 0013; it replaces (handling_partner_id, status))
+        sa.Index(
+            "ix_cases_handling_status_updated",
+            "handling_partner_id",
+            "status",
+            "updated_at",
+            "id",
+            postgresql_include=["typology_code"],
+        ),
         sa.Index("ix_cases_status_sla_due", "status", "sla_due_at"),
         # search (migration 0006): SLA orderings and filters; free text on PostgreSQL
         sa.Index("ix_cases_sla_due", "sla_due_at", "id"),

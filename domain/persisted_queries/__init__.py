@@ -1,0 +1,1 @@
+"""Persisted GraphQL documents: the production allow-list (``trama persisted-queries``)."""
