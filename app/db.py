@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState
 
 from domain.shared import audit, outbox
 
@@ -80,7 +80,6 @@ class Database:
             if self.dialect == "postgresql"
             else None
         )
-
 
     @property
     def dialect(self) -> str:
