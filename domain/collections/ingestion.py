@@ -190,11 +190,9 @@ async def ingest_file(
             RefusalCode.ACCOUNT_MISMATCH, "the file holds statements of several lenders' accounts"
         )
     partner_id = partners.pop()
-    earlier = await _earlier_file(session, partner_id, digest)
-    if earlier is not None:
-        return earlier
     # Lock the accounts (PostgreSQL; SQLite writers are serialised already): sequences and
-    # balances are read and moved by one ingestion at a time.
+    # balances are read and moved by one ingestion at a time, and the same file sent twice
+    # at once is stored by the first and found by the second once it has the lock.
     ids = sorted({a.id for a in accounts})
     locked = await session.execute(
         for_update(sa.select(BankAccount).where(col(BankAccount.id).in_(ids)), session)
@@ -202,6 +200,9 @@ async def ingest_file(
     by_id = {a.id: a for a in locked.scalars()}
     for account in by_id.values():
         await session.refresh(account)
+    earlier = await _earlier_file(session, partner_id, digest)
+    if earlier is not None:
+        return earlier
     states = {
         a.id: AccountState(a.last_sequence, await _last_page(session, a), a.last_closing_balance)
         for a in by_id.values()

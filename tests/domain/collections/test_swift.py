@@ -244,3 +244,17 @@ async def test_a_statement_in_another_currency_is_refused(make_account, supervis
     with pytest.raises(StatementRefused) as refused:
         await ingest(read("mt940_cl_bancochile.sta"), "x.sta", principal=supervisor)
     assert refused.value.code == "CURRENCY_MISMATCH"
+
+
+async def test_the_same_file_sent_twice_at_once_is_stored_once(make_account, supervisor) -> None:
+    import asyncio
+
+    account = await make_account(identifier=CL_ID)
+    content = read("mt940_cl_bancochile.sta")
+    results = await asyncio.gather(
+        ingest(content, "a.sta", principal=supervisor),
+        ingest(content, "b.sta", principal=supervisor),
+    )
+    assert sorted(r.already_received for r in results) == [False, True]
+    assert len(await lines_of(account.id)) == 5
+    assert len(await statements_of(account.id)) == 2
