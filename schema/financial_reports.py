@@ -83,9 +83,13 @@ def value_of(key: str, kind: str, raw: Any) -> ReportValue:
     return ReportValue(key=key, text=str(raw))
 
 
+#: Bounded by the report kinds' own shapes (schema/cost.py counts lists by these).
+_CELLS = {"cost_items": 16}
+
+
 @strawberry.type
 class ReportRow:
-    cells: list[ReportValue]
+    cells: list[ReportValue] = strawberry.field(metadata=_CELLS)
 
 
 @strawberry.type
@@ -93,7 +97,7 @@ class ReportTable:
     name: str
     title: str
     note: str | None
-    columns: list[ReportColumn]
+    columns: list[ReportColumn] = strawberry.field(metadata=_CELLS)
     rows: list[ReportRow]
 
     @classmethod
@@ -137,8 +141,8 @@ class FinancialReport:
     known_at: datetime = strawberry.field(description="The facts recorded by this instant count.")
     timezone: str = strawberry.field(description="The lender's business calendar.")
     revision: int
-    summary: list[ReportFigure]
-    tables: list[ReportTable]
+    summary: list[ReportFigure] = strawberry.field(metadata={"cost_items": 16})
+    tables: list[ReportTable] = strawberry.field(metadata={"cost_items": 6})
     stored: bool = strawberry.field(
         description="True: the kept report (see report); false: computed now, not kept."
     )

@@ -32,7 +32,7 @@ from domain.collections import queues
 from domain.collections import work_access as access
 from domain.collections.collectors import collector_for_subject
 from domain.collections.strategies import strategy_for
-from domain.collections.work_models import Promise, PromiseStatus, QueueKind
+from domain.collections.work_models import Promise, PromiseHistory, PromiseStatus, QueueKind
 from domain.credits import payoff
 from domain.credits.models import Credit, Payment
 from domain.credits.policy import today
@@ -98,6 +98,19 @@ def _emit(session: AsyncSession, topic: str, promise: Promise) -> None:
         _payload(promise),
         partner_ids=[promise.partner_id],
         key=wire.global_id("Credit", promise.credit_id),
+    )
+
+
+def _remember(session: AsyncSession, promise: Promise) -> None:
+    """The promise's state from now on, for reports (``PromiseHistory``)."""
+    session.add(
+        PromiseHistory(
+            promise_id=promise.id,
+            partner_id=promise.partner_id,
+            status=promise.status,
+            paid_amount=promise.paid_amount,
+            decided_on=promise.decided_on,
+        )
     )
 
 
@@ -222,6 +235,7 @@ async def make_promise(
     )
     session.add(promise)
     await session.flush()
+    _remember(session, promise)
     audit.record(
         session,
         principal=principal,
@@ -288,6 +302,7 @@ async def cancel_promise(
     promise.version += 1
     promise.updated_at = utcnow()
     await session.flush()
+    _remember(session, promise)
     audit.record(
         session,
         principal=principal,
@@ -397,6 +412,7 @@ async def evaluate_credit(
         promise.decided_on = decided_on
         promise.version += 1
         promise.updated_at = utcnow()
+        _remember(session, promise)
         await session.flush()
         if before_status == status:
             continue  # progress only (part paid, still open): the figure, no decision

@@ -48,6 +48,7 @@ __all__ = [
     "NotificationChannel",
     "NotificationStatus",
     "Promise",
+    "PromiseHistory",
     "PromiseStatus",
     "QueueItem",
     "QueueKind",
@@ -399,6 +400,24 @@ class Promise(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = Field(default=1)
+
+
+class PromiseHistory(SQLModel, table=True):
+    """Each state a promise was in, from when: the dated facts reports read (a rerun knows
+    what was known of a promise at its instant, whatever happened to it since)."""
+
+    __tablename__ = "collections_promise_history"
+    __table_args__ = (
+        sa.Index("ix_collections_promise_history_promise", "promise_id", "recorded_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True, sa_type=UUIDType)
+    promise_id: uuid.UUID = _fk("collections_promises.id")
+    partner_id: uuid.UUID = _fk("partners.id", index=True)
+    status: str = Field(max_length=16)
+    paid_amount: int = _money(default=0)
+    decided_on: date | None = Field(default=None)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Contact(SQLModel, table=True):

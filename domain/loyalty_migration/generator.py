@@ -493,8 +493,8 @@ def generate(
     number) of the first members, e.g. to make them Trama customers. ``shuffle_movements``
     writes the movements in a random order instead of member by member (a small export
     only: it holds them in memory)."""
-    if members < 1:
-        raise ValueError("at least one member")
+    if not 1 <= members <= 3_000_000:
+        raise ValueError("from 1 to 3,000,000 members (each has a national ID of its own)")
     wanted = dict(defects or {})
     for name in wanted:
         if name not in DEFECTS:
@@ -554,7 +554,7 @@ def generate(
 
             # -- the member
             given_doc = national_ids[index] if national_ids and index < len(national_ids) else None
-            doc_type, doc_number = given_doc or _document(rng)
+            doc_type, doc_number = given_doc or _document(rng, index)
             if "duplicate_national_id" in member_defects and previous_documents:
                 doc_type, doc_number = previous_documents[rng.randrange(len(previous_documents))]
             if len(previous_documents) < 50:
@@ -778,18 +778,20 @@ def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isascii() and c.isalpha())
 
 
-def _document(rng: random.Random) -> tuple[str, str]:
+def _document(rng: random.Random, index: int) -> tuple[str, str]:
+    """A document of the ``index``-th member: random, but never another member's person
+    (each member's number comes from a range of its own)."""
+    person = 10_000_000 + index * 12 + rng.randrange(12)
     roll = rng.random()
     if roll < 0.62:
-        number = _dni(rng)
-        text = f"{number:,}".replace(",", ".") if rng.random() < 0.4 else str(number)
+        text = f"{person:,}".replace(",", ".") if rng.random() < 0.4 else str(person)
         return "DNI", text
     if roll < 0.67:
-        return rng.choice(["LE", "LC"]), str(_dni(rng, old=True))
+        return rng.choice(["LE", "LC"]), str(1_000_000 + index * 2 + rng.randrange(2))
     if roll < 0.95:
-        value = _cuit(rng.choice(["20", "27", "23"]), _dni(rng))
+        value = _cuit(rng.choice(["20", "27", "23"]), person)
         return "CUIL", f"{value[:2]}-{value[2:10]}-{value[10]}" if rng.random() < 0.5 else value
-    value = _cuit(rng.choice(["30", "33"]), rng.randint(50_000_000, 71_999_999))
+    value = _cuit(rng.choice(["30", "33"]), 50_000_000 + index * 7 + rng.randrange(7))
     return "CUIT", f"{value[:2]}-{value[2:10]}-{value[10]}"
 
 

@@ -212,6 +212,8 @@ def parse_time(value: str) -> str:
 
 def make_int_parser(thousands: str) -> Callable[[str], int]:
     def parse(value: str) -> int:
+        if value.isdigit() and value.isascii():  # the usual case: 1500
+            return int(value)
         text = value
         negative = False
         if text[0] in "+-":
@@ -244,34 +246,47 @@ def _grouped(text: str, thousands: str) -> str:
 def make_money_parser(decimal: str, thousands: str, digits: int) -> Callable[[str], int]:
     """Amounts in the major unit to integer minor units; more decimals than the currency
     has are refused unless they are zeros."""
+    grouped = re.escape(thousands) if thousands else None
+    whole = rf"[0-9]{{1,3}}(?:{grouped}[0-9]{{3}})+|[0-9]+" if grouped else r"[0-9]+"
+    usual = re.compile(rf"(-?)({whole}){re.escape(decimal)}([0-9]{{{digits}}})", re.ASCII)
+    scale = 10**digits
 
     def parse(value: str) -> int:
-        text = value
-        negative = False
-        if text[0] in "+-":
-            negative = text[0] == "-"
-            text = text[1:]
-        elif text[-1] == "-":
-            negative = True
-            text = text[:-1]
-        whole, sep, fraction = text.partition(decimal)
-        if thousands:
-            whole = _grouped(whole, thousands)
-        if (
-            not whole
-            or not whole.isdigit()
-            or not whole.isascii()
-            or (sep and (not fraction.isdigit() or not fraction.isascii()))
-        ):
-            raise FieldError("INVALID_NUMBER", "not an amount")
-        if len(fraction) > digits:
-            if fraction[digits:].strip("0"):
-                raise FieldError("INVALID_NUMBER", f"more than {digits} decimals")
-            fraction = fraction[:digits]
-        minor = int(whole) * 10**digits + (int(fraction.ljust(digits, "0")) if digits else 0)
-        return -minor if negative else minor
+        found = usual.fullmatch(value) if digits else None
+        if found is not None:  # the usual case: "12.345,67"
+            sign, units, cents = found.groups()
+            minor = int(units.replace(thousands, "") if thousands else units) * scale + int(cents)
+            return -minor if sign else minor
+        return _money_slowly(value, decimal, thousands, digits)
 
     return parse
+
+
+def _money_slowly(value: str, decimal: str, thousands: str, digits: int) -> int:
+    text = value
+    negative = False
+    if text[0] in "+-":
+        negative = text[0] == "-"
+        text = text[1:]
+    elif text[-1] == "-":
+        negative = True
+        text = text[:-1]
+    whole, sep, fraction = text.partition(decimal)
+    if thousands:
+        whole = _grouped(whole, thousands)
+    if (
+        not whole
+        or not whole.isdigit()
+        or not whole.isascii()
+        or (sep and (not fraction.isdigit() or not fraction.isascii()))
+    ):
+        raise FieldError("INVALID_NUMBER", "not an amount")
+    if len(fraction) > digits:
+        if fraction[digits:].strip("0"):
+            raise FieldError("INVALID_NUMBER", f"more than {digits} decimals")
+        fraction = fraction[:digits]
+    minor = int(whole) * 10**digits + (int(fraction.ljust(digits, "0")) if digits else 0)
+    return -minor if negative else minor
 
 
 def make_decimal_parser(decimal: str, thousands: str) -> Callable[[str], Decimal]:

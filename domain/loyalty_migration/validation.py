@@ -53,7 +53,6 @@ from domain.loyalty_migration.mapping import (
 )
 from domain.loyalty_migration.models import LegacyMember
 from domain.loyalty_migration.reader import (
-    Column,
     FieldError,
     RawRecord,
     file_digest,
@@ -167,6 +166,28 @@ def find_files(folder: Path, mapping: Mapping, log: IssueLog) -> dict[Kind, Path
 
 
 # --- reading one file ---------------------------------------------------------------------
+_CACHED = frozenset({FieldType.DATE, FieldType.TIME, FieldType.CODE})
+_CACHE_LIMIT = 200_000
+
+
+def _cached(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert`` remembering its answers (dates, times and codes repeat a lot in an
+    export); failures are not remembered, they raise every time."""
+    cache: dict[str, Any] = {}
+
+    def cached(raw: str) -> Any:
+        try:
+            return cache[raw]
+        except KeyError:
+            value = convert(raw)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[raw] = value
+            return value
+
+    return cached
+
+
 class _FileCheck:
     """Converts the records of one file, logging each problem with its line and column."""
 
@@ -177,12 +198,22 @@ class _FileCheck:
         self.spec = spec
         self.name = name
         self.positions = {f.name: i for i, f in enumerate(FIELDS[kind])}
-        self.columns: list[tuple[int, Column]] = []
         self.width = 0
         self.line = 0
-        self.key: str | None = None
+        self.fields: list[str] = []
+        self.key_index: int | None = None
+        #: (position, index, name, convert, required, length limit, scan for card numbers,
+        #: legacy column) of each mapped column: the record loop reads nothing else
+        self.plan: list[tuple[int, int, str, Any, bool, int, bool, str]] = []
         #: fields of the current record that could not be read (already reported)
         self.failed: set[str] = set()
+        self._compiled: Callable[[list[str], bool, bool], list[Any]] = lambda f, c, s: []
+
+    @property
+    def key(self) -> str | None:
+        if self.key_index is None or self.key_index >= len(self.fields):
+            return self.fields[0].strip()[:40] if self.fields else None
+        return self.fields[self.key_index].strip()[:40]
 
     def issue(self, code: str, column: str | None, message: str, key: str | None = None) -> None:
         self.log.add(
@@ -201,8 +232,28 @@ class _FileCheck:
         for problem in problems:
             self.line = 1
             self.issue("MISSING_COLUMN", None, problem)
-        self.columns = [(self.positions[c.spec.name], c) for c in columns]
+        self.plan = []
+        for c in columns:
+            spec = c.spec
+            convert = c.convert
+            if convert is not None and spec.type in _CACHED:
+                convert = _cached(convert)
+            limit = spec.max_length if spec.type in (FieldType.TEXT, FieldType.CODE) else 0
+            self.plan.append(
+                (
+                    self.positions[spec.name],
+                    c.index,
+                    spec.name,
+                    convert,
+                    spec.required,
+                    limit,
+                    spec.name in _FREE_TEXT,
+                    c.legacy,
+                )
+            )
+        self.key_index = columns[0].index if columns else None
         self.width = len(header) if header is not None else max(c.index for c in columns) + 1
+        self._compiled = self._compile()
         return not problems
 
     def convert(self, record: RawRecord) -> list[Any] | None:
@@ -210,48 +261,91 @@ class _FileCheck:
         the record cannot be read at all."""
         self.line = record.line
         self.failed.clear()
-        fields = record.fields
+        fields = self.fields = record.fields
         if len(fields) != self.width:
-            self.key = fields[0].strip()[:40] if fields else None
+            self.key_index, key_index = None, self.key_index
             self.issue(
                 "WRONG_FIELD_COUNT",
                 None,
                 f"{len(fields)} fields where the header has {self.width}",
             )
+            self.key_index = key_index
             return None
-        values: list[Any] = [None] * len(self.positions)
-        self.key = fields[self.columns[0][1].index].strip()[:40] if self.columns else None
-        for position, column in self.columns:
-            raw = fields[column.index].strip()
-            spec = column.spec
-            if not raw:
-                if spec.required:
-                    self.issue("MISSING_VALUE", column.legacy, f"{spec.name} is required")
-                continue
-            if record.undecodable or record.suspicious:
-                problem = text_problem(raw, latin=record.suspicious)
-                if problem is not None:
-                    self.issue("ENCODING", column.legacy, problem)
-                    self.failed.add(spec.name)
-                    continue
-            if len(raw) > spec.max_length and spec.type in (FieldType.TEXT, FieldType.CODE):
-                self.issue("TOO_LONG", column.legacy, f"more than {spec.max_length} characters")
-                self.failed.add(spec.name)
-                continue
-            convert = column.convert
+        return self._compiled(fields, record.undecodable or record.suspicious, record.suspicious)
+
+    # The record loop, compiled once per file from the plan: each mapped column's index,
+    # converter and checks are constants of the generated code (a generic loop over the
+    # plan spends most of its time reading the plan).
+    def _compile(self) -> Callable[[list[str], bool, bool], list[Any]]:
+        lines = [
+            "def convert(fields, check_text, suspicious):",
+            f"    values = [None] * {len(self.positions)}",
+        ]
+        scope: dict[str, Any] = {
+            "FieldError": FieldError,
+            "may_card": may_hold_card_number,
+            "bad_text": self._bad_text,
+            "too_long": self._too_long,
+            "card": self._card,
+            "wrong": self._wrong,
+            "missing": self._missing,
+        }
+        for i, (position, index, _name, convert, required, limit, card_scan, _legacy) in enumerate(
+            self.plan
+        ):
+            scope[f"conv_{i}"] = convert
+            lines.append(f"    raw = fields[{index}].strip()")
+            lines.append("    if raw:")
+            lines.append(f"        if check_text and bad_text({i}, raw, suspicious):")
+            lines.append("            pass")
+            if limit:
+                lines.append(f"        elif len(raw) > {limit}:")
+                lines.append(f"            too_long({i})")
             if convert is None:
-                if spec.name in _FREE_TEXT and may_hold_card_number(raw) and pan.contains_pan(raw):
-                    self.issue("CARD_NUMBER", column.legacy, pan.MESSAGE)
-                    self.failed.add(spec.name)
-                    continue
-                values[position] = raw
-                continue
-            try:
-                values[position] = convert(raw)
-            except FieldError as exc:
-                self.issue(exc.code, column.legacy, f"{exc.message}: {_shown(raw)}")
-                self.failed.add(spec.name)
-        return values
+                if card_scan:
+                    lines.append(f"        elif may_card(raw) and card({i}, raw):")
+                    lines.append("            pass")
+                lines.append("        else:")
+                lines.append(f"            values[{position}] = raw")
+            else:
+                lines.append("        else:")
+                lines.append("            try:")
+                lines.append(f"                values[{position}] = conv_{i}(raw)")
+                lines.append("            except FieldError as exc:")
+                lines.append(f"                wrong({i}, exc, raw)")
+            if required:
+                lines.append("    else:")
+                lines.append(f"        missing({i})")
+        lines.append("    return values")
+        exec("\n".join(lines), scope)  # noqa: S102 - our own code, built from the plan
+        compiled: Callable[[list[str], bool, bool], list[Any]] = scope["convert"]
+        return compiled
+
+    def _bad_text(self, i: int, raw: str, suspicious: bool) -> bool:
+        problem = text_problem(raw, latin=suspicious)
+        if problem is None:
+            return False
+        self.issue("ENCODING", self.plan[i][7], problem)
+        self.failed.add(self.plan[i][2])
+        return True
+
+    def _too_long(self, i: int) -> None:
+        self.issue("TOO_LONG", self.plan[i][7], f"more than {self.plan[i][5]} characters")
+        self.failed.add(self.plan[i][2])
+
+    def _card(self, i: int, raw: str) -> bool:
+        if not pan.contains_pan(raw):
+            return False
+        self.issue("CARD_NUMBER", self.plan[i][7], pan.MESSAGE)
+        self.failed.add(self.plan[i][2])
+        return True
+
+    def _wrong(self, i: int, exc: FieldError, raw: str) -> None:
+        self.issue(exc.code, self.plan[i][7], f"{exc.message}: {_shown(raw)}")
+        self.failed.add(self.plan[i][2])
+
+    def _missing(self, i: int) -> None:
+        self.issue("MISSING_VALUE", self.plan[i][7], f"{self.plan[i][2]} is required")
 
     def legacy(self, field_name: str) -> str | None:
         return self.spec.columns.get(field_name)

@@ -357,6 +357,39 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "collections_promise_history",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("promise_id", sa.Uuid(), nullable=False),
+        sa.Column("partner_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("paid_amount", sa.BigInteger(), nullable=False),
+        sa.Column("decided_on", sa.Date(), nullable=True),
+        sa.Column("recorded_at", domain.shared.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"],
+            ["partners.id"],
+            name=op.f("fk_collections_promise_history_partner_id_partners"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["promise_id"],
+            ["collections_promises.id"],
+            name=op.f("fk_collections_promise_history_promise_id_collections_promises"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_collections_promise_history")),
+    )
+    op.create_index(
+        op.f("ix_collections_promise_history_partner_id"),
+        "collections_promise_history",
+        ["partner_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_collections_promise_history_promise",
+        "collections_promise_history",
+        ["promise_id", "recorded_at"],
+        unique=False,
+    )
+    op.create_table(
         "collections_queue_items",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("partner_id", sa.Uuid(), nullable=False),
@@ -506,6 +539,13 @@ def downgrade() -> None:
     op.drop_index("ix_collections_queue_items_credit", table_name="collections_queue_items")
     op.drop_index("ix_collections_queue_items_collector", table_name="collections_queue_items")
     op.drop_table("collections_queue_items")
+    op.drop_index(
+        "ix_collections_promise_history_promise", table_name="collections_promise_history"
+    )
+    op.drop_index(
+        op.f("ix_collections_promise_history_partner_id"), table_name="collections_promise_history"
+    )
+    op.drop_table("collections_promise_history")
     op.drop_index("ix_collections_notifications_status", table_name="collections_notifications")
     op.drop_index("ix_collections_notifications_partner", table_name="collections_notifications")
     op.drop_index("ix_collections_notifications_action", table_name="collections_notifications")

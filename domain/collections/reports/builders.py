@@ -40,12 +40,12 @@ from domain.collections.work_models import (
     ContactOutcome,
     Notification,
     Promise,
+    PromiseHistory,
     StrategyAction,
 )
 from domain.credits.policy import CreditPolicy, business_date
 from domain.credits.states import AgingBucket
 from domain.identity.models import User
-from domain.shared.audit import AuditRecord
 
 __all__ = ["BUCKETS", "aging", "collections", "portfolio"]
 
@@ -393,7 +393,7 @@ async def _collector_names(session: AsyncSession, partner_id: uuid.UUID) -> dict
 async def _promises_known(
     session: AsyncSession, partner_id: uuid.UUID, known_at: datetime
 ) -> list[dict[str, Any]]:
-    """Each promise of the lender as the audit trail knew it at ``known_at``."""
+    """Each promise of the lender as it stood at ``known_at`` (its dated history)."""
     promises = {
         p.id: p
         for p in (
@@ -406,25 +406,21 @@ async def _promises_known(
     }
     if not promises:
         return []
-    table = AuditRecord.__table__  # type: ignore[attr-defined]
-    latest: dict[str, dict[str, Any]] = {}
-    ids = [str(k) for k in promises]
-    for start in range(0, len(ids), 500):
-        rows = await session.execute(
-            sa.select(table.c.entity_id, table.c.after)
+    latest: dict[uuid.UUID, PromiseHistory] = {}
+    for row in (
+        await session.execute(
+            sa.select(PromiseHistory)
             .where(
-                table.c.entity_id.in_(ids[start : start + 500]),
-                table.c.entity_type == "PromiseToPay",
-                table.c.occurred_at <= known_at,
+                col(PromiseHistory.partner_id) == partner_id,
+                col(PromiseHistory.recorded_at) <= known_at,
             )
-            .order_by(table.c.seq)
+            .order_by(col(PromiseHistory.recorded_at), col(PromiseHistory.id))
         )
-        for entity_id, after in rows:
-            if after:
-                latest[entity_id] = after
+    ).scalars():
+        latest[row.promise_id] = row  # the last one per promise wins
     out = []
     for key, promise in promises.items():
-        state = latest.get(str(key))
+        state = latest.get(key)
         if state is None:
             continue
         out.append(
@@ -432,11 +428,11 @@ async def _promises_known(
                 "id": key,
                 "collector": promise.collector_id,
                 "currency": promise.currency,
-                "amount": int(state.get("amount", promise.amount)),
-                "paid": int(state.get("paid_amount", 0) or 0),
-                "status": state.get("status", "OPEN"),
-                "madeOn": str(state.get("made_on")),
-                "decidedOn": state.get("decided_on"),
+                "amount": promise.amount,
+                "paid": state.paid_amount,
+                "status": state.status,
+                "madeOn": promise.made_on.isoformat(),
+                "decidedOn": state.decided_on.isoformat() if state.decided_on else None,
             }
         )
     return out

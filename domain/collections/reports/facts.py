@@ -26,7 +26,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,7 @@ from domain.credits.allocation import AllocationResult, RefundEvent
 from domain.credits.models import Credit, CreditSchedule, Payment, Refund
 from domain.credits.policy import CreditPolicy, business_date, get_policy
 from domain.credits.states import CreditStatus, PaymentStatus, aging_bucket
+from domain.shared import pan
 from domain.shared.audit import AuditRecord
 
 __all__ = [
@@ -117,31 +118,62 @@ class PaymentFact:
     currency: str
 
 
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite's aggregates lose the column's type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 async def _recorded(
-    session: AsyncSession, action: str, ids: Sequence[uuid.UUID], known_at: datetime
+    session: AsyncSession,
+    action: str,
+    credits: Sequence[Credit],
+    known_at: datetime,
 ) -> dict[uuid.UUID, datetime]:
-    """When ``action`` was first recorded for each credit, by ``known_at`` (audit trail)."""
-    if not ids:
+    """When ``action`` was first recorded for each credit, by ``known_at`` (audit trail).
+
+    The audit writer keeps any text that reads as a card number as its last four digits,
+    and a UUID's digit groups sometimes do (``…-8845-4306-8294-2759…``): such a credit's
+    records carry the redacted id, so they are looked up by it too and recognised by the
+    credit's reference in the record.
+    """
+    if not credits:
         return {}
     table = AuditRecord.__table__  # type: ignore[attr-defined]
+    by_text = {str(c.id): c for c in credits}
+    out: dict[uuid.UUID, datetime] = {}
     rows = await session.execute(
         sa.select(table.c.entity_id, sa.func.min(table.c.occurred_at))
         .where(
-            table.c.entity_id.in_([str(i) for i in ids]),
+            table.c.entity_id.in_(list(by_text)),
+            table.c.entity_type == "Credit",
             table.c.action == action,
             table.c.occurred_at <= known_at,
         )
         .group_by(table.c.entity_id)
     )
-    out: dict[uuid.UUID, datetime] = {}
     for entity_id, occurred in rows:
-        if isinstance(occurred, str):  # SQLite's aggregate loses the column type
-            occurred = datetime.fromisoformat(occurred)
-        if occurred.tzinfo is None:
-            from datetime import UTC
-
-            occurred = occurred.replace(tzinfo=UTC)
-        out[uuid.UUID(entity_id)] = occurred
+        out[by_text[entity_id].id] = _aware(occurred)
+    redacted: dict[str, list[Credit]] = defaultdict(list)
+    for text, credit in by_text.items():
+        if pan.contains_pan(text):
+            redacted[pan.redact(text)].append(credit)
+    if redacted:
+        rows = await session.execute(
+            sa.select(table.c.entity_id, table.c.occurred_at, table.c.after)
+            .where(
+                table.c.entity_id.in_(list(redacted)),
+                table.c.entity_type == "Credit",
+                table.c.action == action,
+                table.c.occurred_at <= known_at,
+            )
+            .order_by(table.c.seq)
+        )
+        for entity_id, occurred, after in rows:
+            reference = (after or {}).get("reference")
+            for credit in redacted.get(entity_id, []):
+                if credit.reference == reference and credit.id not in out:
+                    out[credit.id] = _aware(occurred)
     return out
 
 
@@ -196,8 +228,8 @@ async def _chunk(
     with_lines: bool,
 ) -> dict[uuid.UUID, CreditFact]:
     ids = [c.id for c in credits]
-    disbursed = await _recorded(session, "credits.disbursed", ids, known_at)
-    written = await _recorded(session, "credits.written_off", ids, known_at)
+    disbursed = await _recorded(session, "credits.disbursed", credits, known_at)
+    written = await _recorded(session, "credits.written_off", credits, known_at)
     headers: dict[uuid.UUID, list[CreditSchedule]] = defaultdict(list)
     for header in (
         await session.execute(
