@@ -239,6 +239,13 @@ class Settings(BaseSettings):
     notify_idle_after: Annotated[float, Field(gt=0)] = 300.0
     #: Credits per transaction of the daily collections run.
     collections_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    #: Reconciliation: lines decided and booked per transaction of collections.reconcile …
+    reconcile_chunk: Annotated[int, Field(ge=1, le=20_000)] = 1000
+    #: … seconds between sweeps that reconcile NEW lines no event brought (a safety net) …
+    reconcile_sweep_interval: Annotated[float, Field(ge=10)] = 600.0
+    #: … and business days (the lender's country calendar) a received payment may stay
+    #: unmatched before it opens an "unidentified payment" case.
+    unidentified_payment_business_days: Annotated[int, Field(ge=1, le=60)] = 5
     #: Seconds a report's download link stays valid.
     report_link_ttl: Annotated[int, Field(ge=10, le=3600)] = 300
     #: Reports made every day for the day before, and on the 1st for the month before.

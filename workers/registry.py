@@ -31,6 +31,7 @@ BUILTIN_MODULES = (
     "workers.actors.case_sync",
     "workers.actors.cases",
     "workers.actors.collections_work",
+    "workers.actors.collections_matching",
     "workers.actors.collections_reports",
     "workers.actors.collections_statements",
     "workers.actors.loyalty",

@@ -739,3 +739,17 @@ def _record_run(
         if statement_id
         else wire.global_id("Partner", partner_id),
     )
+
+
+async def lenders_with_new_lines(
+    session: AsyncSession, *, created_before: datetime
+) -> list[uuid.UUID]:
+    """Lenders with lines still NEW that were stored before ``created_before`` (the sweep's:
+    lines whose ``statements.ingested`` event no reconciliation took)."""
+    table = table_of(StatementLine)
+    rows = await session.execute(
+        sa.select(table.c.partner_id)
+        .where(table.c.state == LineState.NEW.value, table.c.created_at < created_before)
+        .distinct()
+    )
+    return sorted(rows.scalars().all(), key=str)

@@ -21,7 +21,67 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+#: The case typology of payments nobody could match (domain/collections/matching_cases.py).
+TYPOLOGY = {
+    "code": "PAGO_NO_IDENTIFICADO",
+    "name": "Pago no identificado",
+    "description": (
+        "Un pago recibido en una cuenta de recaudación que no se pudo asignar a ningún "
+        "crédito: hay que identificar al deudor y el crédito que paga."
+    ),
+    "default_priority": "HIGH",
+    "sla_business_days": 5,
+    "sla_hours": None,
+    "requires_amount": True,
+    "requires_card": False,
+}
+
+
+def _typologies() -> sa.Table:
+    return sa.table(
+        "case_typologies",
+        sa.column("id", sa.Uuid()),
+        sa.column("code", sa.String()),
+        sa.column("name", sa.String()),
+        sa.column("description", sa.String()),
+        sa.column("default_priority", sa.String()),
+        sa.column("sla_business_days", sa.Integer()),
+        sa.column("sla_hours", sa.Integer()),
+        sa.column("requires_amount", sa.Boolean()),
+        sa.column("requires_card", sa.Boolean()),
+        sa.column("active", sa.Boolean()),
+        sa.column("created_at", domain.shared.types.UTCDateTime()),
+        sa.column("updated_at", domain.shared.types.UTCDateTime()),
+        sa.column("version", sa.Integer()),
+    )
+
+
 def upgrade() -> None:
+    import uuid
+
+    from domain.shared.time import utcnow
+
+    table = _typologies()
+    present = (
+        op.get_bind()
+        .execute(sa.select(table.c.code).where(table.c.code == TYPOLOGY["code"]))
+        .first()
+    )
+    if present is None:
+        now = utcnow()
+        op.bulk_insert(
+            table,
+            [
+                {
+                    **TYPOLOGY,
+                    "id": uuid.uuid4(),
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
+            ],
+        )
     op.create_table(
         "collections_match_rule_sets",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -197,6 +257,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    table = _typologies()
+    cases = sa.table("cases", sa.column("typology_code", sa.String()))
+    op.get_bind().execute(
+        sa.delete(table).where(
+            table.c.code == TYPOLOGY["code"],
+            ~sa.exists(
+                sa.select(cases.c.typology_code).where(cases.c.typology_code == TYPOLOGY["code"])
+            ),
+        )
+    )
     op.drop_index("ix_collections_line_cases_case", table_name="collections_line_cases")
     op.drop_table("collections_line_cases")
     op.drop_index(

@@ -11,6 +11,7 @@ from schema.operations.case_attachments import CaseAttachmentMutation, CaseAttac
 from schema.operations.case_sync import CaseSyncMutation, CaseSyncQuery
 from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
 from schema.operations.collections import CollectionStatementMutation, CollectionStatementQuery
+from schema.operations.collections_matching import ReconciliationMutation, ReconciliationQuery
 from schema.operations.collections_work import CollectionsWorkMutation, CollectionsWorkQuery
 from schema.operations.credits import (
     PUBLIC_CREDIT_FIELDS,
@@ -54,6 +55,7 @@ Query = merge_types(
         CaseAttachmentQuery,
         CaseSyncQuery,
         CollectionStatementQuery,
+        ReconciliationQuery,
         CollectionsWorkQuery,
         LoyaltyQuery,
         FinancialReportQuery,
@@ -72,6 +74,7 @@ Mutation = merge_types(
         CaseAttachmentMutation,
         CaseSyncMutation,
         CollectionStatementMutation,
+        ReconciliationMutation,
         CollectionsWorkMutation,
         LoyaltyMutation,
         FinancialReportMutation,
