@@ -385,7 +385,7 @@ async def _read_file(
         for record in iterator:
             if isinstance(record, csv.Error):
                 check.line = record.args[1] if len(record.args) > 1 else 0
-                check.key = None
+                check.fields = []
                 check.issue("MALFORMED_CSV", None, f"the CSV cannot be read here: {record.args[0]}")
                 continue
             records += 1

@@ -131,3 +131,25 @@ async def test_members_who_are_already_customers(db: Database, tmp_path: Path) -
     matches = [i for i in found.log.items if i.code == "CUSTOMER_MATCH"]
     assert len(matches) == 2 and {m.line for m in matches} == {2, 3}
     assert found.counts["customer_matches"] == 2
+
+
+async def test_an_unclosed_quote_does_not_swallow_the_rest_silently(
+    db: Database, tmp_path: Path
+) -> None:
+    """A stray quote makes the CSV read the following lines as one field: the record is
+    refused where it starts (a field too long, or too many fields), never taken in."""
+    export = generate(tmp_path, members=10, transactions=200, seed=4)
+    path = export.files["movements"]
+    lines = path.read_bytes().split(b"\n")
+    fields = lines[5].split(b";")
+    fields[7] = b'"PANADERIA LA ESPA' + fields[7]
+    lines[5] = b";".join(fields)
+    path.write_bytes(b"\n".join(lines))
+    found = await _check(tmp_path)
+    assert not found.ok
+    first = min(
+        (i for i in found.log.items if i.severity == Severity.ERROR and i.kind == "movements"),
+        key=lambda i: i.line or 0,
+    )
+    assert (first.kind, first.line) == ("movements", 6)
+    assert first.code in {"TOO_LONG", "WRONG_FIELD_COUNT"}
