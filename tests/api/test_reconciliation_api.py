@@ -14,7 +14,6 @@ from domain.credits.models import Payment
 from domain.partners.models import Partner
 from domain.shared.audit import AuditRecord
 from resolvers.ids import encode_node_id
-from tests.domain.collections.conftest import lender, make_account  # noqa: F401 - fixtures
 from tests.domain.collections.matching_support import (
     customers_with_rut,
     line,
@@ -105,6 +104,28 @@ async def _lender_id() -> Any:
         ).scalar_one()
 
 
+async def _account(lender: Any) -> Any:
+    from app.db import transaction
+    from domain.collections import accounts
+    from domain.shared.principal import SYSTEM
+
+    async with transaction() as session:
+        return await accounts.register_bank_account(
+            session,
+            principal=SYSTEM,
+            partner_id=lender,
+            data=accounts.AccountInput(
+                country="CL",
+                bank_code="012",
+                bank_name="Banco del Estado de Chile",
+                number_kind="LOCAL",
+                account_number="000123456789",
+                currency="CLP",
+                label="Recaudación CLP",
+            ),
+        )
+
+
 async def _audit(action: str, entity: Any) -> list[AuditRecord]:
     async with read_session() as session:
         rows = await session.execute(
@@ -116,9 +137,9 @@ async def _audit(action: str, entity: Any) -> list[AuditRecord]:
         return list(rows.scalars())
 
 
-async def test_people_work_the_queue(gql, token, make_account):  # noqa: F811
+async def test_people_work_the_queue(gql, token, db):
     lender = await _lender_id()
-    account = await make_account()
+    account = await _account(lender)
     (c1, rut1), (c2, _), (c3, _) = await customers_with_rut(3)
     twin_a = await make_credit(lender, c1, amount="600000")
     twin_b = await make_credit(lender, c1, amount="600000")
@@ -346,9 +367,9 @@ query E($id: ID!, $rules: [MatchRuleInput!]) {
 """
 
 
-async def test_rule_sets_are_versions_and_explain_lines(gql, token, make_account):  # noqa: F811
+async def test_rule_sets_are_versions_and_explain_lines(gql, token, db):
     lender = await _lender_id()
-    account = await make_account()
+    account = await _account(lender)
     ((customer, rut),) = await customers_with_rut(1)
     credit = await make_credit(lender, customer)
     due = await owed(credit.id)
