@@ -343,6 +343,9 @@ async def seed(
 
     lender = next(p for p in all_partners if p.code == "AUTOCREDITO")
     report.statement_lines = await seed_statements(lender)
+    from app.seed_collections import seed_collections
+
+    await seed_collections({p.code: p for p in all_partners})
     from app.seed_loyalty import seed_loyalty
 
     await seed_loyalty()
