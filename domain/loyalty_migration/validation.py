@@ -352,8 +352,23 @@ class _FileCheck:
 
 
 def _shown(raw: str) -> str:
-    text = raw if len(raw) <= 40 else raw[:37] + "..."
+    """A value as a report may show it: short, and never a card number."""
+    text = pan.redact(raw) if may_hold_card_number(raw) else raw
+    text = text if len(text) <= 40 else text[:37] + "..."
     return repr(text)
+
+
+def _masked(text: str, keep: int = 3) -> str:  # a national ID in a report
+    """Personal data in a report: all but the last ``keep`` letters or digits hidden."""
+    shown = 0
+    out: list[str] = []
+    for ch in reversed(text):
+        if ch.isalnum() and shown < keep:
+            shown += 1
+            out.append(ch)
+        else:
+            out.append("•" if ch.isalnum() else ch)
+    return "".join(reversed(out))
 
 
 async def _read_file(
@@ -417,7 +432,7 @@ def _member_row(
             check.issue(
                 "INVALID_NATIONAL_ID",
                 check.legacy("document_number"),
-                f"{doc_number!r} is not a valid {doc_type}: {exc.reason}",
+                f"{_masked(doc_number)!r} is not a valid {doc_type}: {exc.reason}",
             )
             values[2] = None
         else:
@@ -433,7 +448,9 @@ def _member_row(
         clean = customer_rules.name(problems, name, value)
         if problems.items:
             check.issue(
-                "INVALID_NAME", check.legacy(name), f"{value!r}: {problems.items[0].message}"
+                "INVALID_NAME",
+                check.legacy(name),
+                f"'{value[:1]}•••': {problems.items[0].message}",
             )
             problems.items.clear()
         else:
@@ -445,7 +462,7 @@ def _member_row(
             check.issue(
                 "INVALID_EMAIL",
                 check.legacy("email"),
-                f"{email!r} is not an e-mail address: it is left out",
+                "not an e-mail address: it is left out",
             )
             problems.items.clear()
         values[9] = clean_email
