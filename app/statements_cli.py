@@ -155,10 +155,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    import domain.tables  # noqa: F401 - every table, for the foreign keys
     from app.cli import _with_db
     from app.statement_inbox import sweep
-
-    import domain.tables  # noqa: F401 - every table, for the foreign keys
 
     effective = settings
     if args.settle is not None:

@@ -20,9 +20,9 @@ from schema.operations.credits import (
     CreditRegistryQuery,
 )
 from schema.operations.customers import CustomerMutation, CustomerQuery
-from schema.operations.financial_reports import FinancialReportMutation, FinancialReportQuery
 from schema.operations.events import EventMutation, EventQuery
 from schema.operations.events import Subscription as EventSubscription
+from schema.operations.financial_reports import FinancialReportMutation, FinancialReportQuery
 from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.investors import InvestorMutation, InvestorQuery
 from schema.operations.loyalty import LoyaltyMutation, LoyaltyQuery
@@ -57,8 +57,8 @@ Query = merge_types(
         CollectionStatementQuery,
         ReconciliationQuery,
         CollectionsWorkQuery,
-        LoyaltyQuery,
         FinancialReportQuery,
+        LoyaltyQuery,
         LoyaltyMigrationQuery,
     ),
 )
@@ -76,8 +76,8 @@ Mutation = merge_types(
         CollectionStatementMutation,
         ReconciliationMutation,
         CollectionsWorkMutation,
-        LoyaltyMutation,
         FinancialReportMutation,
+        LoyaltyMutation,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
