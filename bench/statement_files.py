@@ -140,3 +140,51 @@ def mt940(n: int, *, seed: int = 7, per_statement: int = 100_000) -> bytes:
         seq += 1
         day += timedelta(days=1)
     return "".join(out).encode()
+
+
+#: The column mapping of :func:`cartola_csv` (as saved on the bank account).
+CARTOLA_MAPPING = {
+    "date": "Fecha",
+    "date_format": "%d/%m/%Y",
+    "description": "Descripción",
+    "bank_reference": "Nº Documento",
+    "national_id": "RUT",
+    "debit": "Cargos",
+    "credit": "Abonos",
+    "balance": "Saldo",
+    "decimal_separator": ",",
+    "thousands_separator": ".",
+    "delimiter": ";",
+    "encoding": "latin-1",
+    "header_row": 3,
+}
+
+
+def _thousands(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
+def cartola_csv(n: int, *, seed: int = 7) -> bytes:
+    """A Chilean bank's web export (a "cartola") of ``n`` movements: Latin-1, semicolons,
+    dd/mm/yyyy, thousands with dots, separate debit and credit columns and a running balance,
+    two title rows above the header. One file is one statement."""
+    rng = random.Random(seed)
+    out = [
+        "Cartola de movimientos;;;;;;",
+        f"Cuenta corriente {ACCOUNT};Moneda CLP;;;;;",
+        "Fecha;Descripción;Nº Documento;RUT;Cargos;Abonos;Saldo",
+    ]
+    balance = 10_000_000
+    day = date(2026, 1, 1)
+    per_day = max(1, n // 365 + 1)
+    for k, (amount, _reversal, _batch) in enumerate(_amounts(n, rng)):
+        if k and k % per_day == 0:
+            day += timedelta(days=1)
+        balance += amount
+        rut = _rut(rng)
+        debit, credit = ("", _thousands(amount)) if amount > 0 else (_thousands(-amount), "")
+        out.append(
+            f"{day:%d/%m/%Y};TRANSF. DE CLIENTE {k} PAGO CUOTA CR-2026-{k % 100000:06d};"
+            f"{k + 1:010d};{rut};{debit};{credit};{_thousands(balance)}"
+        )
+    return ("\r\n".join(out) + "\r\n").encode("latin-1")
