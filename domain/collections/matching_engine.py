@@ -30,7 +30,7 @@ import bisect
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -47,7 +47,13 @@ from domain.collections.matching_rules import (
     Split,
     Target,
 )
-from domain.collections.matching_text import FoundReference, id_keys, national_ids_in, references_in
+from domain.collections.matching_text import (
+    FoundReference,
+    compacted_references_in,
+    id_keys,
+    national_ids_in,
+    references_in,
+)
 from domain.collections.models import LineState
 
 __all__ = [
@@ -287,88 +293,124 @@ class _Fit:
     due_date: date | None
 
 
+_TargetValue = tuple[Target, int, tuple[int, ...], date | None]
+
+
 def _targets(
     index: MatchIndex,
     credit: CreditFacts,
     line: LineView,
     wanted: Iterable[Target],
     order_installment: int | None,
-) -> list[tuple[Target, int, tuple[int, ...], date | None]]:
-    """Every amount ``credit`` may be paid with on the line's day, in the line's currency."""
+    up_to: int | None = None,
+) -> Iterator[_TargetValue]:
+    """The amounts ``credit`` may be paid with on the line's day, in the line's currency,
+    the likeliest first (computed only as far as they are asked for), each above zero.
+
+    Sums of installments stop at the first one above ``up_to`` (the amount they are
+    compared with: the line's unless said; the closest sums are the last one not above
+    and the first one above it, since every installment owes something); ``up_to < 0``
+    gives every sum."""
     day = line.day
-    out: list[tuple[Target, int, tuple[int, ...], date | None]] = []
     unpaid = credit.unpaid
-    wanted = set(wanted)
-    if Target.INSTALLMENT in wanted and unpaid:
-        chosen = [unpaid[0]]
-        upcoming = next((i for i in unpaid if i.due_date >= day), None)
-        if upcoming is not None and upcoming is not unpaid[0]:
-            chosen.append(upcoming)
-        if order_installment is not None:
-            named = next((i for i in unpaid if i.number == order_installment), None)
-            if named is not None:
-                chosen.insert(0, named)
-        for item in chosen:
-            amount = _to_line_currency(index, credit.owed_at(item, day), credit, line)
-            out.append((Target.INSTALLMENT, amount, (item.number,), item.due_date))
-    if Target.INSTALLMENTS in wanted and len(unpaid) > 1:
-        total = 0
-        for k, item in enumerate(unpaid[:MAX_INSTALLMENTS_TOGETHER]):
-            total += credit.owed_at(item, day)
-            if k >= 1:
-                numbers = tuple(i.number for i in unpaid[: k + 1])
-                out.append(
-                    (
-                        Target.INSTALLMENTS,
-                        _to_line_currency(index, total, credit, line),
-                        numbers,
-                        item.due_date,
-                    )
-                )
-    if Target.OVERDUE in wanted:
-        due = credit.due_by(day)
-        if due:
-            total = sum(credit.owed_at(i, day) for i in due)
-            out.append(
-                (
-                    Target.OVERDUE,
-                    _to_line_currency(index, total, credit, line),
-                    tuple(i.number for i in due),
-                    due[-1].due_date,
-                )
-            )
+    limit = line.amount if up_to is None else up_to
+    wanted = wanted if isinstance(wanted, frozenset | set) else frozenset(wanted)
+    if unpaid:
+        yield from _installment_targets(index, credit, line, wanted, order_installment, limit)
     if Target.PAYOFF in wanted:
         exact = index.payoffs.get((credit.id, day))
         if exact is not None:
-            out.append(
-                (
-                    Target.PAYOFF,
-                    _to_line_currency(index, exact, credit, line),
-                    tuple(i.number for i in unpaid),
-                    None,
+            value = _to_line_currency(index, exact, credit, line)
+            if value > 0:
+                yield (Target.PAYOFF, value, tuple(i.number for i in unpaid), None)
+
+
+def _installment_targets(
+    index: MatchIndex,
+    credit: CreditFacts,
+    line: LineView,
+    wanted: frozenset[Target] | set[Target],
+    order_installment: int | None,
+    limit: int,
+) -> Iterator[_TargetValue]:
+    day = line.day
+    unpaid = credit.unpaid
+    same = credit.currency == line.currency
+    owed = credit.owed_at
+
+    def convert(value: int) -> int:
+        return value if same else _to_line_currency(index, value, credit, line)
+
+    first = unpaid[0]
+    first_owed = owed(first, day)
+    if Target.INSTALLMENT in wanted:
+        # the installment a payment order names, the oldest unpaid, the next one falling due
+        chosen: list[tuple[InstallmentDue, int]] = []
+        if order_installment is not None and order_installment != first.number:
+            for item in unpaid:
+                if item.number == order_installment:
+                    chosen.append((item, owed(item, day)))
+                    break
+        chosen.append((first, first_owed))
+        if first.due_date < day:
+            for item in unpaid[1:]:
+                if item.due_date >= day:
+                    chosen.append((item, owed(item, day)))
+                    break
+        for item, value in chosen:
+            value = convert(value)
+            if value > 0:
+                yield (Target.INSTALLMENT, value, (item.number,), item.due_date)
+    if Target.OVERDUE in wanted and first.due_date <= day:
+        total = 0
+        count = 0
+        for item in unpaid:
+            if item.due_date > day:
+                break
+            total += owed(item, day) if count else first_owed
+            count += 1
+        # the overdue total of one installment is that installment, already given
+        if count > 1 or Target.INSTALLMENT not in wanted:
+            value = convert(total)
+            if value > 0:
+                numbers = tuple(i.number for i in unpaid[:count])
+                yield (Target.OVERDUE, value, numbers, unpaid[count - 1].due_date)
+    if Target.INSTALLMENTS in wanted and len(unpaid) > 1:
+        total = first_owed
+        for k, item in enumerate(unpaid[1:MAX_INSTALLMENTS_TOGETHER], start=1):
+            total += owed(item, day)
+            value = convert(total)
+            if value > 0:
+                yield (
+                    Target.INSTALLMENTS,
+                    value,
+                    tuple(i.number for i in unpaid[: k + 1]),
+                    item.due_date,
                 )
-            )
-    return [t for t in out if t[1] > 0]
+            if 0 <= limit < value:
+                break
 
 
 def _fit(
     amount: int,
-    targets: Sequence[tuple[Target, int, tuple[int, ...], date | None]],
+    targets: Iterable[_TargetValue],
     criterion: Criterion,
 ) -> _Fit | None:
+    """The target the amount fits best (exactly: the first such; else the closest within
+    the tolerance)."""
     best: _Fit | None = None
     for target, value, numbers, due in targets:
-        tolerance = criterion.tolerance(value)
+        if value <= 0:
+            continue
         difference = amount - value
+        if difference == 0:
+            return _Fit(target, value, numbers, 0, criterion.tolerance(value), 100, due)
+        tolerance = criterion.tolerance(value)
         if abs(difference) > tolerance:
             continue
-        score = 100 if difference == 0 else 100 - (20 * abs(difference)) // max(tolerance, 1)
-        candidate = _Fit(target, value, numbers, difference, tolerance, score, due)
-        if best is None or (candidate.score, -abs(difference)) > (
-            best.score,
-            -abs(best.difference),
-        ):
-            best = candidate
+        score = 100 - (20 * abs(difference)) // max(tolerance, 1)
+        if best is None or (score, -abs(difference)) > (best.score, -abs(best.difference)):
+            best = _Fit(target, value, numbers, difference, tolerance, score, due)
     return best
 
 
@@ -395,30 +437,61 @@ class _Candidate:
     order_installment: int | None = None
 
 
-@dataclass
 class _LineContext:
-    """What was read in a line once, shared by every rule."""
+    """What is read in a line, read once and only when a rule asks for it."""
 
-    references: list[FoundReference]
-    payer_ids: list[tuple[str, str, str]]  # (type, number, where: file | text)
+    __slots__ = ("_compacted", "_ids", "_refs", "country", "line")
+
+    def __init__(self, line: LineView, country: str) -> None:
+        self.line = line
+        self.country = country
+        self._refs: list[FoundReference] | None = None
+        self._compacted: list[FoundReference] | None = None
+        self._ids: list[tuple[str, str, str]] | None = None
+
+    @property
+    def references(self) -> list[FoundReference]:
+        """Readings as written (compacted only where nothing was read as written)."""
+        if self._refs is None:
+            self._refs = references_in(self.line.texts(), compacted=None)
+        return self._refs
+
+    @property
+    def compacted(self) -> list[FoundReference]:
+        """Readings of the texts with every separator removed (a reference the bank cut)."""
+        if self._compacted is None:
+            self._compacted = compacted_references_in(self.line.texts())
+        return self._compacted
+
+    @property
+    def payer_ids(self) -> list[tuple[str, str, str]]:
+        """(type, number, where: file | text) of the payer's national IDs."""
+        if self._ids is None:
+            line = self.line
+            ids: list[tuple[str, str, str]] = []
+            if line.counterparty_national_id_type and line.counterparty_national_id:
+                ids.append(
+                    (line.counterparty_national_id_type, line.counterparty_national_id, "file")
+                )
+            elif line.remittance_info or line.counterparty_name:
+                for text in (line.remittance_info, line.counterparty_name):
+                    for id_type, number in national_ids_in(text, self.country):
+                        if (id_type.value, number) not in [(t, n) for t, n, _ in ids]:
+                            ids.append((id_type.value, number, "text"))
+            self._ids = ids
+        return self._ids
 
 
 def _context(line: LineView, index: MatchIndex) -> _LineContext:
-    refs = references_in(line.texts())
-    ids: list[tuple[str, str, str]] = []
-    if line.counterparty_national_id_type and line.counterparty_national_id:
-        ids.append((line.counterparty_national_id_type, line.counterparty_national_id, "file"))
-    elif line.remittance_info or line.counterparty_name:
-        for text in (line.remittance_info, line.counterparty_name):
-            for id_type, number in national_ids_in(text, index.country):
-                if (id_type.value, number) not in [(t, n) for t, n, _ in ids]:
-                    ids.append((id_type.value, number, "text"))
-    return _LineContext(refs, ids)
+    return _LineContext(line, index.country)
 
 
 def _by_reference(line: LineView, ctx: _LineContext, index: MatchIndex) -> list[_Candidate]:
+    readings = ctx.references
+    if not any(ref.reference in index.by_reference for ref in readings):
+        readings = ctx.compacted
     found: dict[uuid.UUID, _Candidate] = {}
-    for ref in ctx.references:
+    for ref in readings:
         credit_id = index.by_reference.get(ref.reference)
         if credit_id is None:
             continue
@@ -1155,7 +1228,9 @@ def _group_lines(
                     for credit in credits:
                         if credit.status not in PAYABLE or credit.currency != last.currency:
                             continue
-                        for target in _targets(index, credit, last, amount.targets, None):
+                        for target in _targets(
+                            index, credit, last, amount.targets, None, up_to=total
+                        ):
                             tolerance = amount.tolerance(target[1])
                             if abs(total - target[1]) > tolerance:
                                 continue

@@ -32,7 +32,7 @@ from domain.collections.matching_engine import (
 )
 from domain.collections.matching_models import ApplicationStatus, LineApplication
 from domain.collections.matching_rules import CriterionType, Rule, RuleKind, Source
-from domain.collections.matching_text import id_keys
+from domain.collections.matching_text import id_keys, references_in
 from domain.collections.models import BankAccount, StatementLine
 from domain.credits.models import Credit, Installment
 from domain.credits.policy import CreditPolicy
@@ -184,7 +184,7 @@ async def build_index(
         if line.direction != "CREDIT" or line.is_reversal:
             continue
         ctx = _context(line, index)
-        references.update(ref.reference for ref in ctx.references)
+        references.update(ref.reference for ref in references_in(line.texts()))
         for id_type, number, _ in ctx.payer_ids:
             id_pairs.update(id_keys(id_type, number))
 

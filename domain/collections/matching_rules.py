@@ -54,6 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 from domain.shared.errors import Problems
@@ -160,10 +161,21 @@ class Criterion:
     codes: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
 
+    #: ``tolerance_percent`` / 100 as a fraction (numerator, denominator), exact and fast;
+    #: derived from ``tolerance_percent`` whatever built the criterion.
+    ratio: tuple[int, int] = field(default=(0, 1), init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "ratio", (Fraction(self.tolerance_percent) / 100).as_integer_ratio()
+        )
+
     def tolerance(self, amount: int) -> int:
-        """The tolerance for a target of ``amount`` minor units: the larger of both."""
-        share = int(abs(amount) * self.tolerance_percent / 100)
-        return max(self.tolerance_minor, share)
+        """The tolerance for a target of ``amount`` minor units: the larger of both (the
+        percentage of the amount rounded down)."""
+        num, den = self.ratio
+        share = abs(amount) * num // den if num else 0
+        return share if share > self.tolerance_minor else self.tolerance_minor
 
 
 @dataclass(frozen=True, slots=True)

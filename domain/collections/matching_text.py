@@ -39,6 +39,7 @@ from domain.shared.national_ids import InvalidNationalId, NationalIdType, displa
 __all__ = [
     "MESSAGES",
     "FoundReference",
+    "compacted_references_in",
     "explain",
     "national_ids_in",
     "references_in",
@@ -74,9 +75,15 @@ def _credit_reference(year: str, number: str) -> str:
     return f"CR-{year}-{number}"
 
 
-def references_in(texts: Iterable[tuple[str, str | None]]) -> list[FoundReference]:
+def references_in(
+    texts: Iterable[tuple[str, str | None]], *, compacted: bool | None = True
+) -> list[FoundReference]:
     """Every reading of a credit or payment-order reference in ``texts`` (``(field,
-    text)`` pairs, the structured creditor reference first), without repeats."""
+    text)`` pairs, the structured creditor reference first), without repeats.
+
+    ``compacted``: True reads the compacted texts too; False only the texts as written;
+    None compacts only the texts where nothing was read as written (the matcher's fast path:
+    it reads compacted texts again itself when no reading names a credit)."""
     found: list[FoundReference] = []
     seen: set[tuple[str, int | None]] = set()
     for name, text in texts:
@@ -85,6 +92,7 @@ def references_in(texts: Iterable[tuple[str, str | None]]) -> list[FoundReferenc
         upper = text.upper()
         if "CR" not in upper:
             continue
+        before = len(found)
         for match in _REFERENCE.finditer(upper):
             year, number = match.group(1), match.group(2)
             extra = match.group(3) or match.group(4) or match.group(5)
@@ -98,22 +106,40 @@ def references_in(texts: Iterable[tuple[str, str | None]]) -> list[FoundReferenc
                 if key not in seen:
                     seen.add(key)
                     found.append(FoundReference(key[0], inst, name))
-        compact = _COMPACT_STRIP.sub("", upper)
-        for match in _COMPACT_REFERENCE.finditer(compact):
-            year, digits = match.group(1), match.group(2)
-            readings = [(digits[:6], int(digits[6:]) if len(digits) > 6 else None)]
-            if len(digits) >= 7:
-                readings.append((digits[:7], int(digits[7:]) if len(digits) > 7 else None))
-            for number, inst in readings:
-                key = (_credit_reference(year, number), inst or None)
-                plain = (key[0], None)
-                if key not in seen:
-                    seen.add(key)
-                    found.append(FoundReference(key[0], key[1], name))
-                if plain not in seen:
-                    seen.add(plain)
-                    found.append(FoundReference(plain[0], None, name))
+        if compacted is False or (compacted is None and len(found) > before):
+            continue
+        _compacted(name, upper, found, seen)
     return found
+
+
+def compacted_references_in(texts: Iterable[tuple[str, str | None]]) -> list[FoundReference]:
+    """The readings of the texts with every separator and line break removed only."""
+    found: list[FoundReference] = []
+    seen: set[tuple[str, int | None]] = set()
+    for name, text in texts:
+        if text and "CR" in text.upper():
+            _compacted(name, text.upper(), found, seen)
+    return found
+
+
+def _compacted(
+    name: str, upper: str, found: list[FoundReference], seen: set[tuple[str, int | None]]
+) -> None:
+    compact = _COMPACT_STRIP.sub("", upper)
+    for match in _COMPACT_REFERENCE.finditer(compact):
+        year, digits = match.group(1), match.group(2)
+        readings = [(digits[:6], int(digits[6:]) if len(digits) > 6 else None)]
+        if len(digits) >= 7:
+            readings.append((digits[:7], int(digits[7:]) if len(digits) > 7 else None))
+        for number, inst in readings:
+            key = (_credit_reference(year, number), inst or None)
+            plain = (key[0], None)
+            if key not in seen:
+                seen.add(key)
+                found.append(FoundReference(key[0], key[1], name))
+            if plain not in seen:
+                seen.add(plain)
+                found.append(FoundReference(plain[0], None, name))
 
 
 def national_ids_in(text: str | None, country: str) -> list[tuple[NationalIdType, str]]:
