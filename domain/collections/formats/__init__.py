@@ -94,6 +94,27 @@ def _check_zip(archive: zipfile.ZipFile, limits: ReadLimits, label: str) -> list
     return entries
 
 
+def _check_workbook_xml(
+    archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], file_name: str
+) -> None:
+    """Every XML part of a workbook passes the gate camt files pass (no DTD, no entity,
+    nothing external) before openpyxl reads any: a bomb or an XXE in a sheet is refused
+    with its code, as in a camt file."""
+    for entry in entries:
+        if not entry.filename.lower().endswith((".xml", ".rels", ".vml")):
+            continue
+        label = f"{file_name}:{entry.filename[:100]}"
+        try:
+            part = archive.read(entry)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, ValueError):
+            raise malformed("a part of the workbook cannot be read", label) from None
+        try:
+            check_xml(part)
+        except StatementRefused as refused:
+            where = f"{label}, {refused.where}" if refused.where else label
+            raise StatementRefused(RefusalCode(refused.code), refused.reason, where=where) from None
+
+
 def _open_zip(content: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(content))
@@ -118,7 +139,8 @@ def read_file(
         with archive:
             names = set(archive.namelist())
             if "xl/workbook.xml" in names or "[Content_Types].xml" in names:
-                _check_zip(archive, limits, "workbook")
+                entries = _check_zip(archive, limits, "workbook")
+                _check_workbook_xml(archive, entries, file_name)
                 return _tabular(content, StatementKind.XLSX, tabular)
             entries = _check_zip(archive, limits, "zip")
             return _bundle(archive, entries, file_name, tabular, limits)

@@ -220,6 +220,58 @@ async def test_bad_files_are_refused_with_their_code_and_nothing_is_written(
     assert await counts() == before
 
 
+def _workbook_with(part: str, prolog: bytes, cell: bytes) -> bytes:
+    """A good XLSX export whose ``part`` gets ``prolog`` (a DTD) before its root and, for a
+    sheet, its amount cell replaced by ``cell`` (an entity reference)."""
+    good = _xlsx([["Fecha", "Glosa", "Monto"], [date(2026, 12, 1), "PAGO", 150000]])
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(good)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for name in source.namelist():
+            data = source.read(name)
+            if name == part:
+                head, _, body = data.partition(b"?>")
+                data = head + b"?>" + prolog + body.replace(b"<v>150000</v>", cell, 1)
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+LAUGHS = (
+    b'<!DOCTYPE worksheet [<!ENTITY lol "lol">'
+    b'<!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+)
+PASSWD = b'<!DOCTYPE workbook [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+
+
+@pytest.mark.parametrize(
+    ("part", "prolog", "cell", "code"),
+    [
+        ("xl/worksheets/sheet1.xml", LAUGHS, b"<v>&lol1;</v>", "XML_BOMB"),
+        ("xl/worksheets/sheet1.xml", PASSWD, b"<v>&xxe;</v>", "XML_EXTERNAL_ENTITY"),
+        ("xl/workbook.xml", PASSWD, b"", "XML_EXTERNAL_ENTITY"),
+        ("xl/styles.xml", b"<!DOCTYPE styleSheet [<!ELEMENT a ANY>]>", b"", "XML_FORBIDDEN"),
+    ],
+    ids=["sheet-bomb", "sheet-xxe", "workbook-xxe", "styles-dtd"],
+)
+async def test_an_xlsx_whose_xml_is_unsafe_is_refused_with_its_code(
+    make_account, part: str, prolog: bytes, cell: bytes, code: str
+) -> None:
+    account = await make_account(mapping=XLSX_MAPPING)
+    before = await counts()
+    with pytest.raises(StatementRefused) as refused:
+        await ingest(_workbook_with(part, prolog, cell), "mov.xlsx", account=account.id)
+    assert refused.value.code == code
+    assert refused.value.where == f"mov.xlsx:{part}"
+    assert await counts() == before
+    # The same workbook without the DTD is read.
+    result = await ingest(
+        _workbook_with(part, b"", b"<v>150000</v>"), "ok.xlsx", account=account.id
+    )
+    assert result.statements[0].kind == "XLSX"
+
+
 async def test_a_file_over_the_size_limit_is_refused(make_account) -> None:
     await make_account(number="000777000222", bank_code="039")
     content = read("camt053_v08_two_days.xml")
