@@ -18,7 +18,8 @@
   other GraphQL answer gets ``Cache-Control: no-store``.
 - ``allowlist`` (production): only documents registered with ``trama persisted-queries
   add`` run, whether sent by hash or in full; anything else is refused with
-  ``PERSISTED_QUERY_NOT_IN_LIST`` (HTTP 403) and nothing runs. A hash not registered answers
+  ``PERSISTED_QUERY_NOT_IN_LIST`` (HTTP 403; over WebSocket an ``error`` message) and
+  nothing runs. A hash not registered answers
   ``PersistedQueryNotFound`` (the client then sends the document and gets the refusal). The
   federation router's clients (TRAMA_FEDERATION_ROUTER_CLIENTS) are exempt: the router
   builds its subgraph queries at run time.

@@ -36,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UnsetType
 
 from app.auth.tokens import TokenError
+from app.persisted_queries import PersistedQueryProblem
 from app.runtime import Runtime
 from domain.shared.context import request_id_var
 from resolvers.context import Context
@@ -74,8 +75,26 @@ def _limit_error(limit: int) -> GraphQLError:
     )
 
 
+async def _not_listed(handler: Any, query: object) -> GraphQLError | None:
+    """Allow-list mode (TRAMA_PERSISTED_QUERIES=allowlist): the refusal of a document that
+    is not registered, as on HTTP (app/persisted_queries.py)."""
+    try:
+        await handler.view.runtime.persisted_queries.admit(
+            {"query": query}, getattr(handler.context, "principal", None)
+        )
+    except PersistedQueryProblem as problem:
+        return GraphQLError(problem.message, extensions={"code": problem.code})
+    return None
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        refusal = await _not_listed(self, (message.get("payload") or {}).get("query"))
+        if refusal is not None:
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [refusal.formatted]}
+            )
+            return
         limit = self.max_subscriptions_per_connection
         if (
             limit is not None
@@ -99,6 +118,12 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
 class _LegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def handle_start(self, message: StartMessage) -> None:
+        refusal = await _not_listed(self, (message.get("payload") or {}).get("query"))
+        if refusal is not None:
+            await self.send_message(
+                {"type": "error", "id": message["id"], "payload": refusal.formatted}
+            )
+            return
         limit = self.max_subscriptions_per_connection
         if (
             limit is not None

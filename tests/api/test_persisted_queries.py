@@ -357,3 +357,47 @@ def test_the_memory_store_is_bounded() -> None:
     assert store.get_now("a") is None and store.get_now("c") is None
     store.put_now("e", "v" * 31)  # larger than the whole store: not kept
     assert store.get_now("e") is None and store.get_now("d")
+
+
+def test_the_allowlist_holds_on_websockets_too(settings: Settings) -> None:
+    """Operations over WebSocket (both protocols) are held to the list as on HTTP: an
+    unregistered document is refused with the same code and nothing runs; a registered one
+    runs."""
+    from tests.api.test_websocket import (
+        LEGACY_WS,
+        TestClient,
+        issue,
+        legacy_messages,
+        run_transport_ws,
+    )
+
+    namespace = f"{settings.redis_namespace}-{uuid.uuid4().hex[:8]}"
+    custom = Settings(
+        **(settings.model_dump() | {"persisted_queries": "allowlist", "redis_namespace": namespace})
+    )
+    runtime = build_runtime(custom)
+    app = create_app(custom, runtime=runtime, manage_database=True)
+    with TestClient(app, base_url="http://trama.test") as client:
+        auth = {"Authorization": f"Bearer {issue(runtime)}"}
+        [error] = run_transport_ws(client, auth, VIEWER)
+        assert error["id"] == "op-1" and error["type"] == "error"
+        assert [e["extensions"]["code"] for e in error["payload"]] == [
+            "PERSISTED_QUERY_NOT_IN_LIST"
+        ]
+        assert sha(VIEWER) in error["payload"][0]["message"]
+        # The legacy protocol too, before its own checks (it would otherwise answer that
+        # queries are not allowed there).
+        with client.websocket_connect("/graphql", subprotocols=[LEGACY_WS]) as ws:
+            ws.send_json({"type": "connection_init", "payload": auth})
+            incoming = legacy_messages(ws)
+            assert next(incoming)["type"] == "connection_ack"
+            ws.send_json({"id": "1", "type": "start", "payload": {"query": VIEWER}})
+            answer = next(incoming)
+            assert answer["id"] == "1" and answer["type"] == "error"
+            assert answer["payload"]["extensions"] == {"code": "PERSISTED_QUERY_NOT_IN_LIST"}
+        # Registered: it runs.
+        client.portal.call(register, VIEWER)  # type: ignore[union-attr]
+        runtime.persisted_queries.allow_list.invalidate()  # type: ignore[attr-defined]
+        messages = run_transport_ws(client, auth, VIEWER)
+        assert [m["type"] for m in messages] == ["next", "complete"], messages
+        assert messages[0]["payload"]["data"]["viewer"]["roles"] == ["agent"]
