@@ -44,7 +44,7 @@ from domain.loyalty.rules import CapCounters, MemberFacts, PurchaseFacts, clawba
 from domain.shared import event_schemas as wire
 from domain.shared.ids import uuid7
 from domain.shared.models import table_of
-from domain.shared.sql import for_update
+from domain.shared.sql import dialect_of, for_update
 from domain.shared.time import local_today, utcnow
 
 ACTOR = "system:loyalty.accrue"
@@ -124,7 +124,12 @@ async def _program_batch(
     zone = ZoneInfo(program.timezone)
     calendar = await rulesets.calendar(session, program.id)
     accounts = await accounts_service.lock_accounts(session, list({r.account_id for r in rows}))
-    books = await load_books(session, list(accounts))
+    # refunds need the whole books (a clawback takes from any lot); accruals only the debt
+    whole = sorted({r.account_id for r in rows if r.kind == PurchaseKind.REFUND.value})
+    books = await load_books(session, whole)
+    books.update(
+        await load_books(session, [a for a in accounts if a not in set(whole)], debt_only=True)
+    )
     batch_ids = {r.id for r in rows}
     originals = await _originals(
         session,
@@ -132,6 +137,7 @@ async def _program_batch(
     )
     counters = await _counters(session, calendar, list(accounts), rows, zone)
     writer = LedgerWriter(program)
+    events = loyalty_events.EventBuffer()
     updates: list[dict[str, Any]] = []
     accrued_accounts: set[uuid.UUID] = set()
     now = utcnow()
@@ -155,7 +161,7 @@ async def _program_batch(
             if original is None or original.status == PurchaseStatus.RECEIVED.value:
                 report.deferred += 1  # its purchase is not accrued yet: a later batch
                 continue
-            _refund(session, writer, program, book, row, original, update, day, report)
+            _refund(events, writer, program, book, row, original, update, day, report)
             original.refunded += row.amount
             updates.append(update)
             continue
@@ -247,8 +253,7 @@ async def _program_batch(
         accrued_accounts.add(account.id)
         report.accrued += 1
         report.points += evaluation.points
-        loyalty_events.emit(
-            session,
+        events.emit(
             "loyalty.points_accrued",
             program,
             {
@@ -267,6 +272,7 @@ async def _program_batch(
             key=loyalty_events.account_key(account.id),
         )
     await writer.flush(session)
+    await events.flush(session)
     if updates:
         table = table_of(LoyaltyPurchase)
         await session.execute(
@@ -297,7 +303,7 @@ async def _program_batch(
 
 
 def _refund(
-    session: AsyncSession,
+    events: loyalty_events.EventBuffer,
     writer: LedgerWriter,
     program: LoyaltyProgram,
     book: Any,
@@ -362,8 +368,7 @@ def _refund(
     )
     update.update(points=-taken, entry_id=entry_id)
     report.points -= taken
-    loyalty_events.emit(
-        session,
+    events.emit(
         "loyalty.points_refunded",
         program,
         {
@@ -469,14 +474,26 @@ async def _counters(
         since = first
     entries = table_of(LoyaltyEntry)
     out: dict[uuid.UUID, CapCounters] = defaultdict(CapCounters)
+    postgres = dialect_of(session) == "postgresql"
     for start in range(0, len(accounts), 2000):
-        result = await session.execute(
-            sa.select(entries.c.account_id, entries.c.occurred_at, entries.c.points).where(
-                entries.c.account_id.in_(list(accounts[start : start + 2000])),
-                entries.c.kind == EntryKind.ACCRUAL.value,
-                entries.c.source_type.in_([SourceType.PURCHASE.value, SourceType.EVENT.value]),
-                entries.c.occurred_at >= start_of_day(since, zone),
+        where = (
+            entries.c.account_id.in_(list(accounts[start : start + 2000])),
+            entries.c.kind == EntryKind.ACCRUAL.value,
+            entries.c.source_type.in_([SourceType.PURCHASE.value, SourceType.EVENT.value]),
+            entries.c.occurred_at >= start_of_day(since, zone),
+        )
+        if postgres:  # summed per local day by the database
+            day = sa.cast(sa.func.timezone(zone.key, entries.c.occurred_at), sa.Date)
+            result = await session.execute(
+                sa.select(entries.c.account_id, day, sa.func.sum(entries.c.points))
+                .where(*where)
+                .group_by(entries.c.account_id, day)
             )
+            for account_id, local, points in result:
+                out[account_id].add(local, int(points))
+            continue
+        result = await session.execute(
+            sa.select(entries.c.account_id, entries.c.occurred_at, entries.c.points).where(*where)
         )
         for account_id, occurred_at, points in result:
             out[account_id].add(local_date(occurred_at, zone), int(points))

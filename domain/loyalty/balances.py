@@ -32,6 +32,7 @@ from domain.loyalty.models import (
 )
 from domain.shared.models import table_of
 from domain.shared.money import Money
+from domain.shared.sql import dialect_of
 from domain.shared.time import ensure_utc, utcnow
 
 _CHUNK = 2000
@@ -199,20 +200,36 @@ class MonthTotal:
 async def program_totals_by_month(
     session: AsyncSession, *, program: LoyaltyProgram, since: date | None = None
 ) -> list[MonthTotal]:
-    """Points per local month and entry kind (the migration's monthly proof). Streams the
-    program's entries in ``occurred_at`` order, only their kind, points and instant."""
+    """Points and entries per local month and entry kind (the migration's monthly proof).
+    PostgreSQL sums them itself; SQLite's entries are read in keyset chunks."""
     entries = table_of(LoyaltyEntry)
     zone = _zone(program)
-    query = sa.select(entries.c.occurred_at, entries.c.kind, entries.c.points).where(
-        entries.c.program_id == program.id
-    )
+    where = [entries.c.program_id == program.id]
     if since is not None:
-        query = query.where(entries.c.occurred_at >= start_of_day(since, zone))
+        where.append(entries.c.occurred_at >= start_of_day(since, zone))
+    if dialect_of(session) == "postgresql":
+        month = sa.func.to_char(sa.func.timezone(zone.key, entries.c.occurred_at), "YYYY-MM")
+        rows = await session.execute(
+            sa.select(month, entries.c.kind, sa.func.sum(entries.c.points), sa.func.count())
+            .where(*where)
+            .group_by(month, entries.c.kind)
+            .order_by(month, entries.c.kind)
+        )
+        return [MonthTotal(m, k, int(p), int(n)) for m, k, p, n in rows]
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    result = await session.stream(query.execution_options(yield_per=20_000))
-    async for occurred_at, kind, points in result:
-        local = occurred_at.astimezone(zone)
-        slot = totals[(f"{local.year:04d}-{local.month:02d}", kind)]
-        slot[0] += int(points)
-        slot[1] += 1
+    last: uuid.UUID | None = None
+    while True:
+        query = sa.select(entries.c.id, entries.c.occurred_at, entries.c.kind, entries.c.points)
+        query = query.where(*where)
+        if last is not None:
+            query = query.where(entries.c.id > last)
+        chunk = (await session.execute(query.order_by(entries.c.id).limit(50_000))).all()
+        for _, occurred_at, kind, points in chunk:
+            local = occurred_at.astimezone(zone)
+            slot = totals[(f"{local.year:04d}-{local.month:02d}", kind)]
+            slot[0] += int(points)
+            slot[1] += 1
+        if len(chunk) < 50_000:
+            break
+        last = chunk[-1][0]
     return [MonthTotal(m, k, v[0], v[1]) for (m, k), v in sorted(totals.items())]

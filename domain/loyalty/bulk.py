@@ -259,20 +259,20 @@ def lot_of(row: Any) -> Lot:
 
 
 async def open_lots(
-    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+    session: AsyncSession, account_ids: Sequence[uuid.UUID], *, kind: str | None = None
 ) -> dict[uuid.UUID, list[Lot]]:
-    """The open lots of ``account_ids`` (one query per 5,000 accounts)."""
+    """The open lots of ``account_ids`` (one query per 5,000 accounts); of one ``kind``
+    only when given (an accrual needs only the debt it repays)."""
     table = table_of(LoyaltyLot)
     out: dict[uuid.UUID, list[Lot]] = defaultdict(list)
     ids = list(account_ids)
     for start in range(0, len(ids), _CHUNK):
-        rows = (
-            await session.execute(
-                sa.select(table).where(
-                    table.c.account_id.in_(ids[start : start + _CHUNK]), table.c.remaining != 0
-                )
-            )
-        ).all()
+        query = sa.select(table).where(
+            table.c.account_id.in_(ids[start : start + _CHUNK]), table.c.remaining != 0
+        )
+        if kind is not None:
+            query = query.where(table.c.kind == kind)
+        rows = (await session.execute(query)).all()
         for row in rows:
             out[row.account_id].append(lot_of(row))
     return out

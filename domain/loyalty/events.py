@@ -291,3 +291,29 @@ def movement(
         "points": points,
         "occurredAt": wire.instant(occurred_at),
     }
+
+
+class EventBuffer:
+    """Events of a batch (the accrual, the expiry), written together by :meth:`flush` with
+    ``outbox.add_many`` in the same transaction as the batch's rows."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any], list[uuid.UUID], str | None]] = []
+
+    def emit(
+        self,
+        topic: str,
+        program: LoyaltyProgram,
+        payload: dict[str, Any],
+        *,
+        key: str | None = None,
+    ) -> None:
+        body = {"programId": wire.global_id("LoyaltyProgram", program.id), **payload}
+        self.events.append(
+            (topic, body, [program.partner_id], key or wire.global_id("LoyaltyProgram", program.id))
+        )
+
+    async def flush(self, session: AsyncSession) -> int:
+        written = await outbox.add_many(session, self.events)
+        self.events = []
+        return written

@@ -92,6 +92,7 @@ async def expire_batch(
     out.skipped = len(due) - len(locked)
     books = await load_books(session, locked)
     writer = LedgerWriter(program)
+    events = loyalty_events.EventBuffer()
     zone = zone_of(program)
     for account_id in locked:
         book = books[account_id]
@@ -123,8 +124,7 @@ async def expire_batch(
             if points:
                 out.entries += 1
                 out.points += -points
-                loyalty_events.emit(
-                    session,
+                events.emit(
                     "loyalty.points_expired",
                     program,
                     {
@@ -142,6 +142,7 @@ async def expire_batch(
         out.accounts += 1
         out.account_ids.append(account_id)
     await writer.flush(session)
+    await events.flush(session)
     return out
 
 

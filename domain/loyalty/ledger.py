@@ -43,6 +43,7 @@ from domain.loyalty.models import (
     AccountStatus,
     EntryKind,
     LimitPeriod,
+    LotKind,
     LoyaltyAccount,
     LoyaltyEntry,
     LoyaltyLot,
@@ -178,9 +179,14 @@ def zone_of(program: LoyaltyProgram) -> ZoneInfo:
 
 
 async def load_books(
-    session: AsyncSession, account_ids: Sequence[uuid.UUID]
+    session: AsyncSession, account_ids: Sequence[uuid.UUID], *, debt_only: bool = False
 ) -> dict[uuid.UUID, Book]:
-    found = await bulk.open_lots(session, account_ids)
+    """The accounts' open lots (locked by the caller). ``debt_only``: only the DEBT lot —
+    enough for a credit, which only repays debt, and far less to read for members with many
+    open lots."""
+    found = await bulk.open_lots(
+        session, account_ids, kind=LotKind.DEBT.value if debt_only else None
+    )
     return {a: Book(a, found.get(a, [])) for a in account_ids}
 
 

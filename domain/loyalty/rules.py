@@ -293,6 +293,14 @@ def fraction_text(value: Fraction) -> str:
     return text
 
 
+def _amount_text(amount: int, currency: str) -> str:
+    """Major units with the currency's decimals ("12345.67"), from the minor units."""
+    places = exponent(currency)
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10**places)
+    return f"{sign}{whole}.{frac:0{places}d}" if places else f"{sign}{whole}"
+
+
 def _minor_to_major(amount: int, currency: str) -> Fraction:
     return Fraction(amount, 10 ** exponent(currency))
 
@@ -329,7 +337,7 @@ def evaluate(
         )
     amount = _minor_to_major(purchase.amount, purchase.currency)
     inputs |= {
-        "amount": fraction_text(amount),
+        "amount": _amount_text(purchase.amount, purchase.currency),
         "currency": purchase.currency,
         "mcc": purchase.mcc,
         "merchantPartner": purchase.merchant_partner,
@@ -365,7 +373,7 @@ def evaluate(
         "rate": {"rule": rate.id, "points": rate.points_text, "per": rate.per_text},
         "factors": [{"id": f.id, "kind": f.kind, "factor": f.factor_text} for f in applied],
         "stacking": rule_set.stacking,
-        "factor": fraction_text(combined),
+        "factor": "1" if not applied else fraction_text(combined),
         "raw": fraction_text(raw),
         "rounding": rule_set.rounding,
         "rounded": rounded,

@@ -58,6 +58,7 @@ MAX_MEMBERS_LISTED = 500
 #: Bounded work: more purchases than this is refused (narrow the period or the members).
 MAX_PURCHASES = 2_000_000
 MAX_MEMBER_FILTER = 10_000
+CHUNK = 20_000
 
 
 @dataclass
@@ -196,56 +197,61 @@ async def simulate(
         )
     rows: list[_Row] = []
     refunded_originals: set[uuid.UUID] = set()
-    result = await session.stream(
-        sa.select(
-            purchases.c.id,
-            purchases.c.account_id,
-            purchases.c.kind,
-            purchases.c.refund_of_id,
-            purchases.c.amount,
-            purchases.c.currency,
-            purchases.c.mcc,
-            purchases.c.merchant_partner,
-            purchases.c.channel,
-            purchases.c.card_product,
-            purchases.c.event_type,
-            purchases.c.occurred_at,
-        )
-        .where(
+    columns = (
+        purchases.c.id,
+        purchases.c.account_id,
+        purchases.c.kind,
+        purchases.c.refund_of_id,
+        purchases.c.amount,
+        purchases.c.currency,
+        purchases.c.mcc,
+        purchases.c.merchant_partner,
+        purchases.c.channel,
+        purchases.c.card_product,
+        purchases.c.event_type,
+        purchases.c.occurred_at,
+    )
+    order = (purchases.c.account_id, purchases.c.occurred_at, purchases.c.id)
+    last: tuple[Any, ...] | None = None
+    while True:  # keyset chunks: no server-side cursor, bounded memory per round trip
+        query = sa.select(*columns).where(
             purchases.c.program_id == program.id,
             purchases.c.status == PurchaseStatus.ACCRUED.value,
             purchases.c.occurred_at >= start,
             purchases.c.occurred_at < end,
             member_filter,
         )
-        .order_by(purchases.c.account_id, purchases.c.occurred_at, purchases.c.id)
-        .execution_options(yield_per=20_000)
-    )
-    async for r in result:
-        day = local_date(r.occurred_at, zone)
-        rows.append(
-            _Row(
-                r.id,
-                r.account_id,
-                r.kind,
-                r.refund_of_id,
-                r.amount,
-                PurchaseFacts(
-                    r.amount,
-                    r.currency,
-                    day,
-                    r.mcc,
-                    r.merchant_partner,
-                    r.channel,
-                    r.card_product,
+        if last is not None:
+            query = query.where(sa.tuple_(*order) > sa.tuple_(*last))
+        chunk = (await session.execute(query.order_by(*order).limit(CHUNK))).all()
+        for r in chunk:
+            rows.append(
+                _Row(
+                    r.id,
+                    r.account_id,
                     r.kind,
-                    r.event_type,
-                ),
-                True,
+                    r.refund_of_id,
+                    r.amount,
+                    PurchaseFacts(
+                        r.amount,
+                        r.currency,
+                        local_date(r.occurred_at, zone),
+                        r.mcc,
+                        r.merchant_partner,
+                        r.channel,
+                        r.card_product,
+                        r.kind,
+                        r.event_type,
+                    ),
+                    True,
+                )
             )
-        )
-        if r.refund_of_id is not None:
-            refunded_originals.add(r.refund_of_id)
+            if r.refund_of_id is not None:
+                refunded_originals.add(r.refund_of_id)
+        if len(chunk) < CHUNK:
+            break
+        tail = chunk[-1]
+        last = (tail.account_id, tail.occurred_at, tail.id)
     # refunds in the period of purchases made before it: evaluate those purchases too
     known = {r.id for r in rows}
     missing = [i for i in refunded_originals if i not in known]
@@ -281,18 +287,18 @@ async def simulate(
     history: dict[uuid.UUID, list[tuple[date, str | None, str | None]]] = defaultdict(list)
     changes = table_of(LoyaltyTierChange)
     for chunk_start in range(0, len(account_ids), 5000):
-        chunk = account_ids[chunk_start : chunk_start + 5000]
+        some = account_ids[chunk_start : chunk_start + 5000]
         for a in await session.execute(
             sa.select(
                 accounts.c.id, accounts.c.number, accounts.c.tier_code, accounts.c.segments
-            ).where(accounts.c.id.in_(chunk))
+            ).where(accounts.c.id.in_(some))
         ):
             info[a.id] = (a.number, a.tier_code, frozenset(a.segments or ()))
         for c in await session.execute(
             sa.select(
                 changes.c.account_id, changes.c.changed_at, changes.c.from_tier, changes.c.to_tier
             )
-            .where(changes.c.account_id.in_(chunk))
+            .where(changes.c.account_id.in_(some))
             .order_by(changes.c.changed_at)
         ):
             history[c.account_id].append((local_date(c.changed_at, zone), c.from_tier, c.to_tier))

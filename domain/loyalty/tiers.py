@@ -91,6 +91,7 @@ async def review_tiers(
     moves: list[TierMove] = []
     now = utcnow()
     changes: list[dict[str, object]] = []
+    events = loyalty_events.EventBuffer()
     for account in accounts:
         if account.status == AccountStatus.CLOSED.value:
             continue
@@ -127,8 +128,7 @@ async def review_tiers(
         account.tier_since = now
         account.updated_at = now
         account.version += 1
-        loyalty_events.emit(
-            session,
+        events.emit(
             "loyalty.tier_changed",
             program,
             {
@@ -142,6 +142,7 @@ async def review_tiers(
         )
     if changes:
         await session.execute(sa.insert(table_of(LoyaltyTierChange)), changes)
+        await events.flush(session)
         await session.flush()
     return moves
 

@@ -162,6 +162,40 @@ def add(
     return event
 
 
+async def add_many(
+    session: AsyncSession,
+    events: Sequence[tuple[str, dict[str, Any], Iterable[uuid.UUID | str], str | None]],
+) -> int:
+    """Record many events at once in the caller's transaction: ``(topic, payload,
+    partner_ids, key)`` each, the same rows as :func:`add`, written with one INSERT per
+    1,000 — for batch work with an event per row, where an ORM object per event costs more
+    than the work itself. They keep their order (one ``created_at``, increasing ids)."""
+    if not events:
+        return 0
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for topic, payload, partner_ids, key in events:
+        if not topic or len(topic) > MAX_TOPIC_LENGTH or "." not in topic:
+            raise ValueError(f"bad event topic {topic!r}: use '<domain>.<past tense verb>'")
+        rows.append(
+            {
+                "id": uuid7(),
+                "topic": topic,
+                "key": key,
+                "payload": payload,
+                "audience": audience_of(partner_ids),
+                "created_at": now,
+                "position": None,
+                "relayed_at": None,
+            }
+        )
+    table = table_of(OutboxEvent)
+    for start in range(0, len(rows), 1000):
+        await session.execute(table.insert(), rows[start : start + 1000])
+    session.info[ADDED_FLAG] = True
+    return len(rows)
+
+
 # --- relaying -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class RelayedBatch:
