@@ -251,9 +251,7 @@ class Credit(relay.Node):
         "most 90 days ahead), to the minor unit. Null with a VALIDATION error when the "
         "credit is not running (paid off, written off, not disbursed)."
     )
-    async def payoff_quote(
-        self, info: Info, valid_until: date | None = None
-    ) -> PayoffQuote | None:
+    async def payoff_quote(self, info: Info, valid_until: date | None = None) -> PayoffQuote | None:
         from resolvers.credit_payoff import payoff_quote
 
         return await payoff_quote(info, self.key, valid_until)
