@@ -454,9 +454,10 @@ async def list_reports(
 
 async def lenders_to_report(session: AsyncSession) -> list[Partner]:
     """Partners that hold credits or collection accounts: the lenders reports are made for."""
+    from domain.collections.models import BankAccount
     from domain.credits.models import Credit
 
-    holders = sa.select(col(Credit.partner_id)).distinct()
+    holders = sa.union(sa.select(col(Credit.partner_id)), sa.select(col(BankAccount.partner_id)))
     rows = await session.execute(
         sa.select(Partner)
         .where(col(Partner.id).in_(holders), col(Partner.active).is_(True))
