@@ -103,3 +103,109 @@ async def test_the_daily_run_expires_and_records_the_day(db: Any) -> None:
         program = await session.get(LoyaltyProgram, world.program_id)
         assert program is not None and program.expired_through == today() - timedelta(days=1)
     assert [r for r in await actors.expire() if r["program"] == "TEST_PUNTOS"] == []
+
+
+async def _history(program_id: Any, rows: list[tuple[Any, int, Any, Any]]) -> None:
+    """(account, points, occurred_at, expires_on) accruals through the bulk path."""
+    async with transaction() as session:
+        program = await accounts.get_program(session, program_id)
+        await bulk.write_history(
+            session,
+            program=program,
+            batch_id=None,
+            actor="test",
+            movements=[
+                bulk.HistoryMovement(
+                    account, EntryKind.ACCRUAL, points, when, f"h{i}", "historia", expires_on=last
+                )
+                for i, (account, points, when, last) in enumerate(rows)
+            ],
+        )
+
+
+async def test_the_daily_run_expires_on_each_programs_own_day(db: Any) -> None:
+    # UTC+14 and UTC-11: at any instant at least one of them is not on the UTC date
+    results = {}
+    for index, (code, zone) in enumerate(
+        (("KIRITIMATI", "Pacific/Kiritimati"), ("PAGO_PAGO", "Pacific/Pago_Pago"))
+    ):
+        world = await make_program(code, timezone=zone)
+        async with transaction() as session:
+            account = await accounts.enroll(
+                session,
+                world.agent,
+                program_id=world.program_id,
+                customer_id=world.customers[index],
+            )
+        local = clock.local_today(zone)
+        earned = clock.utcnow() - timedelta(days=30)
+        await _history(
+            world.program_id,
+            [
+                (account.id, 7, earned, local - timedelta(days=1)),  # its last day was yesterday
+                (account.id, 5, earned, local),  # usable until the end of today
+            ],
+        )
+        results[code] = (world, account.id)
+    runs = {r["program"]: r for r in await actors.expire()}
+    for code, (world, account_id) in results.items():
+        assert runs[code]["expired_points"] == 7, code
+        async with read_session() as session:
+            got = await balances.balance(session, account_id=account_id)
+            program = await session.get(LoyaltyProgram, world.program_id)
+        assert got.available == 5, code
+        assert program is not None
+        assert program.expired_through == clock.local_today(program.timezone) - timedelta(days=1)
+
+
+async def test_the_daily_run_reviews_tiers_over_the_rolling_window(db: Any) -> None:
+    from domain.loyalty.models import LoyaltyAccount, LoyaltyTierChange
+
+    world = await make_program()  # ORO: qualify 5000, keep 4000, over 365 days
+    ids = []
+    async with transaction() as session:
+        for i in range(3):
+            account = await accounts.enroll(
+                session, world.agent, program_id=world.program_id, customer_id=world.customers[i]
+            )
+            ids.append(account.id)
+    lapsed, kept, risen = ids
+    async with transaction() as session:
+        await session.execute(
+            sa.update(LoyaltyAccount)
+            .where(LoyaltyAccount.id.in_([lapsed, kept]))  # type: ignore[attr-defined]
+            .values(tier_code="ORO")
+        )
+    now = clock.utcnow()
+    await _history(
+        world.program_id,
+        [
+            (lapsed, 9000, now - timedelta(days=400), None),  # out of the window now
+            (lapsed, 3000, now - timedelta(days=20), None),
+            (kept, 4100, now - timedelta(days=300), None),  # under qualify, over keep
+            (risen, 5200, now - timedelta(days=100), None),
+        ],
+    )
+    runs = {r["program"]: r for r in await actors.expire()}
+    assert runs["TEST_PUNTOS"]["tier_changes"] == 2
+    async with read_session() as session:
+        tiers = dict(
+            (
+                await session.execute(
+                    sa.select(LoyaltyAccount.id, LoyaltyAccount.tier_code).where(
+                        LoyaltyAccount.id.in_(ids)  # type: ignore[attr-defined]
+                    )
+                )
+            ).all()
+        )
+        changes = (
+            await session.execute(
+                sa.select(
+                    LoyaltyTierChange.account_id,
+                    LoyaltyTierChange.from_tier,
+                    LoyaltyTierChange.to_tier,
+                ).where(LoyaltyTierChange.account_id.in_(ids))  # type: ignore[attr-defined]
+            )
+        ).all()
+    assert tiers == {lapsed: "CLASICO", kept: "ORO", risen: "ORO"}
+    assert sorted(changes) == sorted([(lapsed, "ORO", "CLASICO"), (risen, None, "ORO")])
