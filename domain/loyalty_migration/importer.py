@@ -52,7 +52,14 @@ from domain.customers.models import Customer
 from domain.loyalty import access, bulk, rulesets
 from domain.loyalty import accounts as loyalty_accounts
 from domain.loyalty.models import AccountStatus, EntryKind, LoyaltyProgram
-from domain.loyalty_migration import events, journal, legacy_rules, staging, validation
+from domain.loyalty_migration import (
+    events,
+    explain,
+    journal,
+    legacy_rules,
+    staging,
+    validation,
+)
 from domain.loyalty_migration.identity import identities
 from domain.loyalty_migration.mapping import Kind, Mapping, MovementKind
 from domain.loyalty_migration.models import (
@@ -631,18 +638,39 @@ async def write_batch(
 
     # 5. balances at the cut-off
     expired = _expired_by_day(result)
+    if expired is None:
+        # what the ledger expired, read back from the entries the batch wrote
+        expired = await explain.expired_by_day(
+            session, batch_id=batch_id, account_ids=list(account_ids.values()), zone=zone
+        )
     overdrawn: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
     for account_id, dedupe_key, debt in result.overdrawn:
         overdrawn[account_id].append((dedupe_key.removeprefix("legacy:"), debt))
     by_member: dict[str, list[Any]] = defaultdict(list)
     for mv in movements:
         by_member[mv.member_no].append(mv)
+    differing = [
+        account_ids[m.member_no]
+        for m in members
+        if _total(result, account_ids[m.member_no]) != balances[m.member_no].points
+    ]
+    refunds: dict[uuid.UUID, list[explain.RefundFromOtherLots]] = {}
+    if differing:
+        refunds = await explain.refunds_from_other_lots(
+            session,
+            batch_id=batch_id,
+            account_ids=differing,
+            origin_of={
+                f"legacy:{mv.movement_id}": f"legacy:{mv.origin_id}"
+                for mv in movements
+                if mv.kind == MovementKind.REVERSAL.value and mv.origin_id
+            },
+        )
     discrepancies: list[dict[str, Any]] = []
     migrated_points = 0
     for m in members:
         account_id = account_ids[m.member_no]
-        book = result.balances.get(account_id)
-        trama = book.total if book is not None else 0
+        trama = _total(result, account_id)
         migrated_points += trama
         legacy_balance = balances[m.member_no].points
         day_rows = _expiry_rows(
@@ -664,7 +692,8 @@ async def write_batch(
                     movements=by_member.get(m.member_no, []),
                     expiry_rows=day_rows,
                     overdrawn=overdrawn.get(account_id, []),
-                    expiries_known=expired is not None,
+                    expiries_known=True,
+                    refunds=refunds.get(account_id, ()),
                 )
             )
     if discrepancies:
@@ -767,6 +796,11 @@ def _reason(mv: Any, kind: MovementKind) -> str:
     return f"{what} (legacy {mv.movement_id})"[:500]
 
 
+def _total(result: bulk.HistoryResult, account_id: uuid.UUID) -> int:
+    book = result.balances.get(account_id)
+    return book.total if book is not None else 0
+
+
 def _expired_by_day(result: Any) -> dict[uuid.UUID, dict[date, int]] | None:
     """What write_history expired, per account and last day (None if it does not say)."""
     items = getattr(result, "expired", None)
@@ -839,6 +873,7 @@ def balance_discrepancy(
     overdrawn: Sequence[tuple[str, int]],
     expiries_known: bool,
     read_back: bool = False,
+    refunds: Sequence[explain.RefundFromOtherLots] = (),
 ) -> dict[str, Any]:
     """A member whose balance differs, and what explains the difference: the legacy balance
     against its own movements (and the movements that would close the gap), the days Trama
@@ -872,14 +907,22 @@ def balance_discrepancy(
         )
     expiry_gap = sum(row["difference"] for row in expiry_rows)
     if expiry_rows:
-        explained.append(
-            {
-                "cause": "EXPIRED_DIFFERENTLY",
-                "points": expiry_gap,
-                "days": [row["period"] for row in expiry_rows],
-                "text": f"Trama expired {expiry_gap:+d} points less than the legacy system",
-            }
-        )
+        cause: dict[str, Any] = {
+            "cause": "EXPIRED_DIFFERENTLY",
+            "points": expiry_gap,
+            "days": [row["period"] for row in expiry_rows],
+            "text": f"Trama expired {expiry_gap:+d} points less than the legacy system",
+        }
+        if refunds:
+            # why: reversals whose points the ledger took from other lots than the
+            # purchase's own (the legacy system takes them back from the purchase's lot)
+            cause["becauseOfRefunds"] = [r.as_json() for r in refunds]
+            cause["text"] += (
+                f"; {len(refunds)} reversal(s) took "
+                f"{sum(r.points for r in refunds)} points from other lots than their"
+                " purchase's, so different lots were left to expire"
+            )
+        explained.append(cause)
     if overdrawn:
         explained.append(
             {
