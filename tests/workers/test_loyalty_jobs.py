@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from app.db import read_session, transaction
@@ -16,6 +17,7 @@ from domain.loyalty.models import EntryKind, LoyaltyEntry, LoyaltyProgram
 from domain.shared import time as clock
 from domain.shared.event_schemas import global_id
 from domain.shared.outbox import Event
+from tests.conftest import IS_POSTGRES
 from tests.domain.loyalty.conftest import at, make_program, today
 from workers.actors import loyalty as actors
 from workers.registry import REGISTRY, load_modules
@@ -209,3 +211,45 @@ async def test_the_daily_run_reviews_tiers_over_the_rolling_window(db: Any) -> N
         ).all()
     assert tiers == {lapsed: "CLASICO", kept: "ORO", risen: "ORO"}
     assert sorted(changes) == sorted([(lapsed, "ORO", "CLASICO"), (risen, None, "ORO")])
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="row locks skipped are PostgreSQL's")
+async def test_the_tier_sweep_skips_an_account_busy_elsewhere(db: Any) -> None:
+    from domain.loyalty import rulesets, tiers
+    from domain.loyalty.models import LoyaltyAccount
+
+    world = await make_program()
+    ids = []
+    async with transaction() as session:
+        for i in range(3):
+            account = await accounts.enroll(
+                session, world.agent, program_id=world.program_id, customer_id=world.customers[i]
+            )
+            ids.append(account.id)
+        await session.execute(
+            sa.update(LoyaltyAccount)
+            .where(LoyaltyAccount.id.in_(ids))  # type: ignore[attr-defined]
+            .values(tier_code="ORO")  # none has points: all should go down
+        )
+    ids.sort()
+    async with read_session() as session:
+        program = await accounts.get_program(session, world.program_id)
+        calendar = await rulesets.calendar(session, world.program_id)
+    async with transaction() as holder:  # the first account is busy in another transaction
+        await accounts.lock_accounts(holder, [ids[0]])
+        cursor = None
+        moved = []
+        while True:
+            async with transaction() as session:
+                moves, cursor = await tiers.sweep_tiers(
+                    session,
+                    program=program,
+                    calendar=calendar,
+                    today=today(),
+                    after=cursor,
+                    limit=2,
+                )
+            moved += [m.account_id for m in moves]
+            if cursor is None:
+                break
+    assert sorted(moved) == ids[1:]
