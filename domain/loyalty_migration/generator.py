@@ -708,7 +708,13 @@ def generate(
             # -- balance
             legacy_balance = balance
             if "balance_mismatch" in member_defects:
-                candidates = [r for r in rows if r.kind in ("ACU", "BON", "CAN")]
+                # a movement the balance leaves out (and nothing else wrong with it: the
+                # balance stays positive and above the points that expire next)
+                candidates = [
+                    r
+                    for r in rows
+                    if r.kind in ("ACU", "BON", "CAN") and balance - r.points >= next_points
+                ]
                 if candidates:
                     omitted = candidates[rng.randrange(len(candidates))]
                     legacy_balance = balance - omitted.points
