@@ -9,6 +9,7 @@ such difference by those reversals."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from app.db import Database, read_session
 from domain.loyalty.models import LoyaltyEntry
 from domain.loyalty_migration import importer, journal
 from domain.loyalty_migration.generator import generate
-from domain.loyalty_migration.models import MigrationDiscrepancy
+from domain.loyalty_migration.models import LegacyMovement, MigrationDiscrepancy
 from tests.domain.loyalty_migration.support import (
     REFUNDS_TAKE_THEIR_OWN_LOT,
     assert_balances_proven,
@@ -134,3 +135,60 @@ async def test_every_difference_on_a_clean_export_is_explained(
         why = day.explanation
         assert day.difference == why["legacyExpired"] - why["tramaExpired"] != 0
         assert sum(-m["points"] for m in why["legacyMovements"]) == why["legacyExpired"]
+
+
+async def test_the_shadow_run_finds_rules_that_would_have_earned_otherwise(
+    db: Database, tmp_path: Path
+) -> None:
+    """The legacy parameters say supermarkets earned 0.025 points per peso until June 2025,
+    but the legacy history was earned at 0.02: the rules migrated from those parameters,
+    replayed over the legacy purchases, give other points, and the shadow run reports the
+    members whose purchases differ, with the purchases that differ most."""
+    export = generate(tmp_path, members=40, transactions=1_000, seed=17, keep_facts=True)
+    parameters = export.files["parameters"]
+    text = parameters.read_text(encoding="latin-1")
+    line = "RUBRO;5411;SUPERMERCADOS;0,02;01/12/2023;30/06/2025"
+    assert line in text
+    parameters.write_text(text.replace(line, line.replace("0,02", "0,025")), encoding="latin-1")
+    program = await make_program()
+    result, proof = await run_import(tmp_path, program, batch_size=300)
+    assert proof is not None and proof.shadow_purchases > 0
+    async with read_session() as session:
+        rows = (
+            (
+                await session.execute(
+                    sa.select(MigrationDiscrepancy).where(
+                        MigrationDiscrepancy.run_id == result.run_id,
+                        MigrationDiscrepancy.kind == "SHADOW",
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        early_supermarket = set(
+            (
+                await session.execute(
+                    sa.select(LegacyMovement.member_no).where(
+                        LegacyMovement.run_id == result.run_id,
+                        LegacyMovement.kind == "ACCRUAL",
+                        LegacyMovement.mcc == "5411",
+                        LegacyMovement.occurred_on <= date(2025, 6, 30),
+                    )
+                )
+            ).scalars()
+        )
+    assert proof.shadow_differing == len(rows) > 0
+    # only members who bought at a supermarket under the altered rate can differ, and most do
+    assert {r.member_no for r in rows} <= early_supermarket
+    assert len(rows) >= len(early_supermarket) // 2
+    assert proof.shadow_difference_points == sum(abs(r.difference) for r in rows)
+    for row in rows:
+        assert row.difference == row.trama_points - row.legacy_points != 0
+        examples = row.explanation["examples"]
+        assert examples and all(e["legacyPoints"] != e["tramaPoints"] for e in examples)
+        worst = examples[0]
+        assert (worst["mcc"], worst["on"] <= "2025-06-30") == ("5411", True), worst
+        assert worst["tramaPoints"] > worst["legacyPoints"]
+    # the balances are the legacy history's, whatever the rules say
+    await assert_balances_proven(program, export, result.run_id)
