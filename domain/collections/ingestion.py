@@ -108,7 +108,9 @@ def _clean_name(name: str) -> str:
 
 async def _accounts_by_identifier(
     session: AsyncSession, refs: Sequence[AccountRef]
-) -> dict[str, BankAccount]:
+) -> dict[str, list[BankAccount]]:
+    """Every registered account a statement's identifiers may name: the same number can be
+    registered at two banks (accounts are unique per country, bank and number)."""
     wanted = sorted({c for ref in refs for c in ref.candidates()})
     if not wanted:
         return {}
@@ -120,11 +122,11 @@ async def _accounts_by_identifier(
             )
         )
     )
-    found: dict[str, BankAccount] = {}
+    found: dict[str, list[BankAccount]] = {}
     for account in rows.scalars():
-        for name in (account.account_number, account.statement_identifier):
+        for name in {account.account_number, account.statement_identifier}:
             if name:
-                found.setdefault(name, account)
+                found.setdefault(name, []).append(account)
     return found
 
 
@@ -289,10 +291,21 @@ async def _resolve_accounts(
             out.append(chosen)
             continue
         candidates = statement.account.candidates()
-        account = next((known[c] for c in candidates if c in known), None)
-        if account is not None and not access.may_see_partner(principal, account.partner_id):
-            account = None  # another partner's account is as unknown as a missing one
+        # The most specific identifier that names an account the principal may see (another
+        # partner's account is as unknown as a missing one, and never hides ours).
+        named: list[BankAccount] = []
+        for candidate in candidates:
+            named = [
+                a
+                for a in known.get(candidate, [])
+                if access.may_see_partner(principal, a.partner_id)
+            ]
+            if named:
+                break
+        account = named[0] if len(named) == 1 else None
         if chosen is not None:
+            if any(a.id == chosen.id for a in named):
+                account = chosen
             if account is None and not (set(candidates) & _names(chosen)):
                 raise StatementRefused(
                     RefusalCode.ACCOUNT_MISMATCH,
@@ -308,6 +321,14 @@ async def _resolve_accounts(
                     where=statement.where,
                 )
             account = chosen
+        if account is None and len(named) > 1:
+            raise StatementRefused(
+                RefusalCode.UNKNOWN_ACCOUNT,
+                f"{len(named)} registered accounts are named "
+                f"{statement.account.describe()} (at different banks): choose the account "
+                "the file is for",
+                where=statement.where,
+            )
         if account is None:
             raise StatementRefused(
                 RefusalCode.UNKNOWN_ACCOUNT,

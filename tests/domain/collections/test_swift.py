@@ -258,3 +258,26 @@ async def test_the_same_file_sent_twice_at_once_is_stored_once(make_account, sup
     assert sorted(r.already_received for r in results) == [False, True]
     assert len(await lines_of(account.id)) == 5
     assert len(await statements_of(account.id)) == 2
+
+
+async def test_an_account_number_registered_twice_is_never_guessed(
+    make_account, other_lender, supervisor
+) -> None:
+    """The same number at two banks (accounts are unique per country, bank and number):
+    another lender's account named like ours never takes our file nor hides our account,
+    and the system (CLI, inbox) refuses to guess between them."""
+    theirs = await make_account(partner=other_lender, identifier=None, bank_code="001")
+    ours = await make_account(identifier=None, bank_code="012")
+    content = read("mt940_cl_bancochile.sta")  # :25: BCHICLRM/000123456789
+    before = await counts()
+    with pytest.raises(StatementRefused) as refused:
+        await ingest(content, "cl.sta")  # as the system
+    assert refused.value.code == "UNKNOWN_ACCOUNT"
+    assert "2 registered accounts" in refused.value.reason
+    assert await counts() == before
+    result = await ingest(content, "cl.sta", principal=supervisor)
+    assert {s.account_id for s in result.statements} == {ours.id}
+    assert len(await lines_of(ours.id)) == 5 and await lines_of(theirs.id) == []
+    # The system may book it when told which account.
+    again = await ingest(read("mt940_cl_day3.sta"), "d3.sta", account=ours.id)
+    assert {s.account_id for s in again.statements} == {ours.id}
