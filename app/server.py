@@ -108,11 +108,19 @@ def check_port_free(host: str, port: int) -> None:
 
 
 class ReusePortProcess(multiprocess.Process):
-    """A uvicorn worker process that listens on a ``SO_REUSEPORT`` socket of its own."""
+    """A uvicorn worker process that listens on a ``SO_REUSEPORT`` socket of its own.
+
+    The socket is bound here but listens only once the process is ready: uvicorn loads the
+    app and runs its lifespan startup, then serves the socket (the event loop's
+    ``create_server`` calls ``listen``). A socket listening earlier would join the port's
+    group while the process still imports and starts (seconds on a loaded machine), and
+    the kernel would park the connections it hashes there until then — at start, and
+    whenever a process is replaced (SIGHUP, a crash). Not listening, it gets none: they go
+    to the processes already serving (before any is, they are refused and retried)."""
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
         config = self.config
-        sock = reuse_port_socket(config.host, config.port, listen=config.backlog)
+        sock = reuse_port_socket(config.host, config.port, listen=None)
         super().target([sock])
 
 

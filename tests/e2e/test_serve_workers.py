@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -205,3 +206,74 @@ def test_default_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     quota.write_text("garbage")
     assert _cgroup_cpu_limit(quota) is None
     assert _cgroup_cpu_limit(tmp_path / "absent") is None
+
+
+def test_a_worker_listens_only_once_its_app_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's socket joins the port's group when uvicorn serves it — after the app is
+    loaded and its lifespan startup ran — not when the process starts: until then the
+    kernel hands it no connection (here, the only socket on the port: a client is refused,
+    not parked), and once it serves it answers."""
+    import threading
+
+    import uvicorn
+
+    from app import server as server_module
+
+    created: list[socket.socket] = []
+    make = server_module.reuse_port_socket
+
+    def recording(host: str, port: int, *, listen: int | None) -> socket.socket:
+        sock = make(host, port, listen=listen)
+        created.append(sock)
+        return sock
+
+    monkeypatch.setattr(server_module, "reuse_port_socket", recording)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seen: dict[str, object] = {}
+
+    def connect() -> str:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:
+            return "refused"
+        return "accepted by the kernel"
+
+    def ask_then_stop() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                seen["answer"] = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).text
+                break
+            time.sleep(0.05)
+        process.server.should_exit = True
+
+    async def app(scope: dict[str, object], receive: Callable[..., Any], send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    [sock] = created
+                    seen["listening_in_startup"] = sock.getsockopt(
+                        socket.SOL_SOCKET, socket.SO_ACCEPTCONN
+                    )
+                    seen["connect_in_startup"] = await asyncio.to_thread(connect)
+                    await send({"type": "lifespan.startup.complete"})
+                    threading.Thread(target=ask_then_stop, daemon=True).start()
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        else:
+            await receive()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ready"})
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
+    process = server_module.ReusePortProcess(config, sockets=[])
+    process.target()
+    assert seen == {
+        "listening_in_startup": 0,
+        "connect_in_startup": "refused",
+        "answer": "ready",
+    }
