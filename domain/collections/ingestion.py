@@ -282,8 +282,8 @@ async def _resolve_accounts(
     statements: list[ParsedStatement],
     chosen: BankAccount | None,
 ) -> list[BankAccount]:
-    named = [s.account for s in statements if s.kind not in (StatementKind.CSV, StatementKind.XLSX)]
-    known = await _accounts_by_identifier(session, named)
+    refs = [s.account for s in statements if s.kind not in (StatementKind.CSV, StatementKind.XLSX)]
+    known = await _accounts_by_identifier(session, refs)
     out: list[BankAccount] = []
     for statement in statements:
         if statement.kind in (StatementKind.CSV, StatementKind.XLSX):
