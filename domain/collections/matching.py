@@ -35,7 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.collections.matching_engine import Decision, LineView, MatchIndex, Part, decide
 from domain.collections.matching_events import COUNT_KEYS
-from domain.collections.matching_index import LINE_COLUMNS, build_index, line_views
+from domain.collections.matching_index import (
+    LINE_COLUMNS,
+    add_amount_candidates,
+    build_index,
+    line_views,
+)
 from domain.collections.matching_models import (
     ApplicationKind,
     ApplicationStatus,
@@ -258,9 +263,39 @@ async def _decide(
         lines=lines,
         rules=rule_set.rules,
         policy=policy,
+        amounts=False,
     )
-    decisions, needs_payoff = decide(lines, rule_set.rules, index)
+    if index.amounts_loaded:
+        decisions, needs_payoff = decide(lines, rule_set.rules, index)
+    else:
+        # most lines are decided before the AMOUNT-source rules: their candidates are
+        # loaded only for the lines left (see ``decide``), then those are decided
+        pending: list[LineView] = []
+        decisions, needs_payoff = decide(lines, rule_set.rules, index, pending=pending)
+        await add_amount_candidates(
+            session,
+            index,
+            partner_id=partner_id,
+            lines=pending,
+            rules=rule_set.rules,
+            policy=policy,
+        )
+        if pending:
+            rest, more = decide(pending, rule_set.rules, index)
+            needs_payoff |= more
+            by_line = {d.line.id: d for d in (*decisions, *rest)}
+            decisions = [by_line[line.id] for line in lines]
     if needs_payoff:
+        # rare: exact payoffs may change which rule decides a line, so every line is
+        # decided again on an index with every line's amount candidates
+        await add_amount_candidates(
+            session,
+            index,
+            partner_id=partner_id,
+            lines=lines,
+            rules=rule_set.rules,
+            policy=policy,
+        )
         await _payoffs(session, index, needs_payoff, lines, policy)
         decisions, _ = decide(lines, rule_set.rules, index)
     return decisions, index
@@ -710,7 +745,9 @@ def _record_run(
         action="collections.lines_reconciled",
         entity_type="BankStatement" if statement_id else "Partner",
         entity_id=entity,
-        after={**summary, "line_ids": [str(d.line.id) for d in decisions]},
+        # hex: a dashed uuid7 now and then reads as a card number to the audit's check
+        # (four groups of four digits that pass Luhn) and would lose its digits there
+        after={**summary, "line_ids": [d.line.id.hex for d in decisions]},
     )
     outbox.add(
         session,

@@ -199,6 +199,9 @@ class MatchIndex:
     uf_values: dict[date, Decimal] = field(default_factory=dict)
     #: Exact payoffs computed by the service: (credit id, day) -> amount.
     payoffs: dict[tuple[uuid.UUID, date], int] = field(default_factory=dict)
+    #: False while the AMOUNT-source candidates are not loaded (``build_index(amounts=
+    #: False)``): a line that reaches an AMOUNT-source rule is then left undecided.
+    amounts_loaded: bool = True
 
     def add_installment_amounts(self) -> None:
         self.installment_amounts = sorted(
@@ -971,16 +974,33 @@ def _compact_account(value: str | None) -> str:
 
 
 # --- the run -------------------------------------------------------------------------------
+class _AmountsNeeded(Exception):
+    """A line reached an AMOUNT-source rule while the index has no amount candidates."""
+
+
 def decide(
     lines: Sequence[LineView],
     rules: Sequence[Rule],
     index: MatchIndex,
     *,
     rule_code_of_reversal: str = "REVERSO",
+    pending: list[LineView] | None = None,
 ) -> tuple[list[Decision], set[uuid.UUID]]:
     """One decision per line (in the lines' order), and the credits whose exact payoff
     would settle a line (the service computes them into ``index.payoffs`` and runs the
-    lines again)."""
+    lines again).
+
+    With an index whose amount candidates are not loaded (``index.amounts_loaded``
+    false), ``pending`` gets, in order, every line whose decision could depend on them —
+    each line that reaches an AMOUNT-source rule, and every line no rule decided (lines
+    paying together are only grouped once every line is known) — and only the other
+    lines are decided: a line decided before any AMOUNT-source rule is decided the same
+    whatever those candidates are. Deciding the pending lines alone on the completed
+    index then gives what one pass over every line would give (duplicates too: a pending
+    line was never a duplicate of a decided one)."""
+    partial = not index.amounts_loaded
+    if partial and pending is None:
+        raise ValueError("decide: an index without amount candidates needs a pending list")
     decisions: dict[uuid.UUID, Decision] = {}
     needs_payoff: set[uuid.UUID] = set()
     open_lines: list[tuple[LineView, _LineContext, _Notes, list[_Scored]]] = []
@@ -1069,13 +1089,25 @@ def decide(
         ctx = _context(line, index)
         notes = _Notes()
         suggestions: list[_Scored] = []
-        decided = _match_line(line, ctx, match_rules, index, notes, suggestions)
+        try:
+            decided = _match_line(line, ctx, match_rules, index, notes, suggestions)
+        except _AmountsNeeded:
+            assert pending is not None
+            pending.append(line)
+            continue
         for need in notes.reasons.get("NEEDS_PAYOFF", []):
             needs_payoff.add(uuid.UUID(need.params["credit"]))
         if decided is not None:
             decisions[line.id] = decided
         else:
             open_lines.append((line, ctx, notes, suggestions))
+
+    if partial:
+        assert pending is not None
+        if open_lines:
+            waiting = {line.id for line, *_ in open_lines} | {line.id for line in pending}
+            pending[:] = [line for line in lines if line.id in waiting]
+        return [decisions[line.id] for line in lines if line.id in decisions], needs_payoff
 
     _group_lines(open_lines, [r for r in match_rules if r.split == Split.LINES], index, decisions)
 
@@ -1099,6 +1131,8 @@ def _match_line(
     for rule in rules:
         if rule.split == Split.LINES:
             continue
+        if rule.source == Source.AMOUNT and not index.amounts_loaded:
+            raise _AmountsNeeded
         candidates = _sources(rule, line, ctx, index)
         if not candidates:
             continue
