@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format bench lock clean
+.PHONY: run test setup lint format bench bench-peers lock clean
 
 $(STAMP): requirements.lock pyproject.toml app/assets.lock.json
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Trama needs Python 3.11+"'
@@ -43,6 +43,14 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.customers_list
+
+# The peers of bench/read_mix.py: Node 22 (the `node` package), PostGraphile v5 and
+# autocannon from the npm registry into bench/peers/node_modules, as package-lock.json pins
+# them; nothing global. Needs npm (with any Node) to start.
+bench-peers:
+	@command -v npm >/dev/null || { echo "bench-peers needs npm (apt-get install npm)"; exit 1; }
+	cd bench/peers && npm ci --no-audit --no-fund
+	bench/peers/node_modules/.bin/node --version
 
 # Re-pin every dependency (needs network); commit the result.
 lock: $(STAMP)
