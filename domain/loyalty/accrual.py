@@ -125,11 +125,9 @@ async def _program_batch(
     calendar = await rulesets.calendar(session, program.id)
     accounts = await accounts_service.lock_accounts(session, list({r.account_id for r in rows}))
     # refunds need the whole books (a clawback takes from any lot); accruals only the debt
-    whole = sorted({r.account_id for r in rows if r.kind == PurchaseKind.REFUND.value})
-    books = await load_books(session, whole)
-    books.update(
-        await load_books(session, [a for a in accounts if a not in set(whole)], debt_only=True)
-    )
+    whole = {r.account_id for r in rows if r.kind == PurchaseKind.REFUND.value}
+    books = await load_books(session, sorted(whole))
+    books.update(await load_books(session, [a for a in accounts if a not in whole], debt_only=True))
     batch_ids = {r.id for r in rows}
     originals = await _originals(
         session,
