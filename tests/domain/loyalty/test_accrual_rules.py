@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -228,3 +228,48 @@ async def test_each_accrual_writes_its_event(db: Any) -> None:
         assert event.key == global_id("LoyaltyAccount", account)
         assert event.audience == f",{world.partner_id},"
         assert check(event.topic, event.payload, event.key) == []
+
+
+async def test_the_rule_set_in_force_on_the_purchases_local_day(db: Any) -> None:
+    from domain.loyalty import rulesets
+    from domain.shared.principal import SYSTEM
+
+    world = await make_program("VERSIONES")
+    doubled = copy.deepcopy(RULES)
+    doubled["earn"]["base"]["points"] = "2"
+    day = clock.local_today(BUENOS_AIRES)  # a new version starts today at the earliest
+    async with transaction() as session:
+        await rulesets.replace_rule_set(
+            session,
+            SYSTEM,
+            rule_set_id=world.rule_set_id,
+            expected_version=1,
+            name="Doble",
+            effective_from=day,
+            document=doubled,
+        )
+    _, number = await _member(world, 6)
+    midnight = datetime.combine(day, time(0, 0), tzinfo=BUENOS_AIRES)
+    since = clock.utcnow() - midnight
+    await _record_and_accrue(
+        world,
+        [
+            # late yesterday in Buenos Aires (already today in UTC): still version 1
+            _buy("V1", "1000.00", number, midnight - timedelta(minutes=30)),
+            _buy("V2", "1000.00", number, midnight + min(timedelta(minutes=30), since / 2)),
+        ],
+    )
+    assert await _points(world) == {"V1": (10, None), "V2": (20, None)}
+    async with read_session() as session:
+        from domain.loyalty.models import LoyaltyEntry
+
+        versions = dict(
+            (
+                await session.execute(
+                    sa.select(LoyaltyEntry.source_ref, LoyaltyEntry.rule_set_version).where(
+                        LoyaltyEntry.program_id == world.program_id
+                    )
+                )
+            ).all()
+        )
+    assert versions == {"V1": 1, "V2": 2}
