@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -183,6 +184,8 @@ def main() -> None:
         result = asyncio.run(_run(args, url, folder))
         result["export_bytes"] = sum(p.stat().st_size for p in folder.glob("*.csv"))
         result["generation_seconds"] = generated
+        # this process's peak (generation, validation, batches, proofs); not the server's
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         result["load_before"] = load_before
         result["load_after"] = _load()
         print(json.dumps(result, indent=2))
