@@ -15,6 +15,7 @@ from typing import TypeAlias
 import strawberry
 from strawberry.types import Info
 
+from domain.credits import figures
 from domain.credits.allocation import AllocationResult, InstallmentState
 from domain.credits.models import Allocation as AllocationModel
 from domain.credits.models import CreditSchedule as ScheduleModel
@@ -26,7 +27,6 @@ from domain.credits.states import CreditStatus as CreditStatusEnum
 from domain.credits.states import InstallmentStatus as InstallmentStatusEnum
 from domain.credits.states import PaymentStatus as PaymentStatusEnum
 from domain.credits.states import ScheduleReason as ScheduleReasonEnum
-from domain.credits.states import aging_bucket
 from domain.shared.money import Money as DomainMoney
 from schema.credits import CreditScheme, DayCountConvention, GraceKind, OpeningFeeMode
 from schema.money import Money
@@ -132,15 +132,15 @@ class CreditInstallment:
         def m(amount: int) -> Money:
             return money_of(amount, currency)
 
-        charges = row.insurance + row.other_charges
-        amount = row.interest - row.capitalised + row.principal + charges
-        paid = row.principal_paid + row.interest_paid + row.charges_paid + row.late_interest_paid
-        status = InstallmentStatusEnum(row.status)
-        owed = (
-            0
-            if status is InstallmentStatusEnum.RESTRUCTURED
-            else max(0, amount + row.late_interest_accrued - paid)
+        charges = figures.charges(row.insurance, row.other_charges)
+        amount = figures.installment_amount(
+            row.interest, row.capitalised, row.principal, row.insurance, row.other_charges
         )
+        paid = figures.paid(
+            row.principal_paid, row.interest_paid, row.charges_paid, row.late_interest_paid
+        )
+        status = InstallmentStatusEnum(row.status)
+        owed = figures.outstanding(row.status, amount, row.late_interest_accrued, paid)
         return cls(
             schedule_no=schedule_no,
             number=row.number,
@@ -154,7 +154,9 @@ class CreditInstallment:
             other_charges=m(row.other_charges),
             charges=m(charges),
             installment=m(amount),
-            closing_balance=m(row.opening_balance + row.capitalised - row.principal),
+            closing_balance=m(
+                figures.closing_balance(row.opening_balance, row.capitalised, row.principal)
+            ),
             principal_paid=m(row.principal_paid),
             interest_paid=m(row.interest_paid),
             charges_paid=m(row.charges_paid),
@@ -239,7 +241,7 @@ class CreditScheduleVersion:
             carried_interest=m(header.carried_interest),
             carried_charges=m(header.carried_charges),
             carried_late_interest=m(header.carried_late_interest),
-            carried_balance=m(sum(int(c.get("amount", 0)) for c in header.carried_balance or [])),
+            carried_balance=m(figures.carried_balance(header.carried_balance)),
             credit_id=header.credit_id,
             currency=currency,
         )
@@ -282,33 +284,31 @@ class CreditPosition:
     def from_domain(
         cls, result: AllocationResult, currency: str, schedule_no: int
     ) -> CreditPosition:
-        rows = [CreditInstallment.build(r, currency, schedule_no) for r in result.installments]
-        upcoming = next(
-            (
-                row
-                for row, state in zip(rows, result.installments, strict=True)
-                if state.paid_on is None and state.due_date >= result.as_of
-            ),
-            None,
-        )
-        late = sum(
-            max(0, r.late_interest_accrued - r.late_interest_paid) for r in result.installments
-        )
+        figure = figures.position(result)
+        rows = [CreditInstallment.build(r, currency, schedule_no) for r in figure.installments]
+        upcoming = figure.next_installment
         return cls(
-            as_of=result.as_of,
-            days_past_due=result.days_past_due,
-            aging_bucket=AgingBucket(aging_bucket(result.days_past_due).value),
-            outstanding_principal=money_of(result.outstanding_principal, currency),
-            overdue=money_of(result.overdue(), currency),
-            late_interest_due=money_of(late, currency),
-            credit_balance=money_of(result.credit_balance, currency),
+            as_of=figure.as_of,
+            days_past_due=figure.days_past_due,
+            aging_bucket=AgingBucket(figure.aging_bucket),
+            outstanding_principal=money_of(figure.outstanding_principal, currency),
+            overdue=money_of(figure.overdue, currency),
+            late_interest_due=money_of(figure.late_interest_due, currency),
+            credit_balance=money_of(figure.credit_balance, currency),
             level_installment=(
                 None
-                if result.level_installment is None
-                else money_of(result.level_installment, currency)
+                if figure.level_installment is None
+                else money_of(figure.level_installment, currency)
             ),
-            paid_off_on=result.paid_off_on,
-            next_installment=upcoming,
+            paid_off_on=figure.paid_off_on,
+            next_installment=next(
+                (
+                    row
+                    for row, state in zip(rows, figure.installments, strict=True)
+                    if state is upcoming
+                ),
+                None,
+            ),
             installments=rows,
         )
 

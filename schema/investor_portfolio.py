@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import strawberry
 from strawberry.types import Info
 
-from domain.investors.portfolio import CurrencyPortfolio, Portfolio, Position
+from domain.investors.portfolio import (
+    CurrencyPortfolio,
+    Portfolio,
+    Position,
+    rate_fraction,
+    rate_percent,
+)
 from resolvers.context import principal_of
 from resolvers.ids import encode_node_id
 from schema.credit_ledger import AgingBucket, CreditStatus
 from schema.investors import Investor
 from schema.money import Money
-
-_RATE_PLACES = Decimal("1e-10")
-_PERCENT_PLACES = Decimal("0.01")
 
 
 @strawberry.type(description="Outstanding principal in one bucket of days past due.")
@@ -110,10 +113,8 @@ class InvestorPortfolioCurrency:
             expected_interest=m(c.expected_interest),
             expected=m(c.expected),
             received=m(c.received),
-            xirr=None if rate is None else rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_EVEN),
-            xirr_percent=None
-            if rate is None
-            else (rate * 100).quantize(_PERCENT_PLACES, rounding=ROUND_HALF_EVEN),
+            xirr=rate_fraction(rate),
+            xirr_percent=rate_percent(rate),
             exposure=[
                 PortfolioExposure(bucket=AgingBucket(bucket), outstanding_principal=m(amount))
                 for bucket, amount in c.exposure.items()

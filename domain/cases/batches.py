@@ -17,11 +17,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlmodel import col
 
 from domain.cases.models import CaseComment, CaseEvent, CasePartnerStatus, CaseTypology, Visibility
 from domain.shared.errors import ValidationFailed
+from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
+from domain.shared.reads import NestedQuery
 
 __all__ = [
     "COMMENT_CURSOR",
@@ -29,8 +30,11 @@ __all__ = [
     "NestedPage",
     "comment_cursor",
     "comments_of",
+    "comments_query",
     "partner_statuses_of",
+    "partner_statuses_query",
     "timeline_cursor",
+    "timeline_query",
     "timelines_of",
     "typologies_by_code",
 ]
@@ -42,11 +46,19 @@ COMMENT_CURSOR = "cases.comments.v1"
 
 
 def timeline_cursor(entry: CaseEvent) -> str:
-    return encode_cursor(TIMELINE_CURSOR, entry.seq)
+    return _timeline_cursor(entry.seq)
 
 
 def comment_cursor(comment: CaseComment) -> str:
-    return encode_cursor(COMMENT_CURSOR, comment.created_at.isoformat(), str(comment.id))
+    return _comment_cursor(comment.created_at, comment.id)
+
+
+def _timeline_cursor(seq: int) -> str:
+    return encode_cursor(TIMELINE_CURSOR, seq)
+
+
+def _comment_cursor(created_at: datetime, comment_id: uuid.UUID) -> str:
+    return encode_cursor(COMMENT_CURSOR, created_at.isoformat(), str(comment_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,19 @@ class NestedPage:
     customer_visible_only: bool = False
 
 
+def partner_statuses_query(
+    case_ids: Sequence[uuid.UUID],
+) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]], list[sa.ColumnElement[object]]]:
+    """The status rows of ``case_ids``, in the order their partners became involved:
+    ``(table, conditions, order_by)`` for any read path."""
+    table = table_of(CasePartnerStatus)
+    return (
+        table,
+        [table.c.case_id.in_(list(dict.fromkeys(case_ids)))],
+        [table.c.involved_since, table.c.partner_id],
+    )
+
+
 async def partner_statuses_of(
     session: AsyncSession, case_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[CasePartnerStatus]]:
@@ -66,11 +91,8 @@ async def partner_statuses_of(
     out: dict[uuid.UUID, list[CasePartnerStatus]] = {i: [] for i in case_ids}
     if not case_ids:
         return out
-    stmt = (
-        sa.select(CasePartnerStatus)
-        .where(col(CasePartnerStatus.case_id).in_(list(dict.fromkeys(case_ids))))
-        .order_by(col(CasePartnerStatus.involved_since), col(CasePartnerStatus.partner_id))
-    )
+    _, conditions, order_by = partner_statuses_query(case_ids)
+    stmt = sa.select(CasePartnerStatus).where(*conditions).order_by(*order_by)
     for row in (await session.execute(stmt)).scalars():
         out[row.case_id].append(row)
     return out
@@ -82,7 +104,9 @@ async def typologies_by_code(
     """Typologies by code, active or not (a case keeps the one it was opened with)."""
     if not codes:
         return {}
-    stmt = sa.select(CaseTypology).where(col(CaseTypology.code).in_(list(dict.fromkeys(codes))))
+    stmt = sa.select(CaseTypology).where(
+        table_of(CaseTypology).c.code.in_(list(dict.fromkeys(codes)))
+    )
     return {t.code: t for t in (await session.execute(stmt)).scalars()}
 
 
@@ -126,29 +150,66 @@ def _pages(
     return out
 
 
+def timeline_query(case_ids: Sequence[uuid.UUID], page: NestedPage) -> NestedQuery:
+    """A page of each case's timeline, oldest first, for any read path."""
+    after = _after_seq(page.after)
+    table = table_of(CaseEvent)
+    conditions: list[sa.ColumnElement[bool]] = [table.c.case_id.in_(list(dict.fromkeys(case_ids)))]
+    if page.customer_visible_only:
+        conditions.append(table.c.visibility == Visibility.CUSTOMER.value)
+    if after is not None:
+        conditions.append(table.c.seq > after)
+    return NestedQuery(
+        table=table,
+        parent=table.c.case_id,
+        parent_ids=tuple(case_ids),
+        conditions=tuple(conditions),
+        order_by=(table.c.seq,),
+        limit=page.limit,
+        after=page.after,
+        cursor_keys=("seq",),
+        cursor=_timeline_cursor,
+    )
+
+
+def comments_query(case_ids: Sequence[uuid.UUID], page: NestedPage) -> NestedQuery:
+    """A page of each case's comments, oldest first, for any read path."""
+    after = _after_comment(page.after)
+    table = table_of(CaseComment)
+    conditions: list[sa.ColumnElement[bool]] = [table.c.case_id.in_(list(dict.fromkeys(case_ids)))]
+    if page.customer_visible_only:
+        conditions.append(table.c.visibility == Visibility.CUSTOMER.value)
+    if after is not None:
+        at, last_id = after
+        conditions.append(
+            sa.or_(
+                table.c.created_at > at,
+                sa.and_(table.c.created_at == at, table.c.id > last_id),
+            )
+        )
+    return NestedQuery(
+        table=table,
+        parent=table.c.case_id,
+        parent_ids=tuple(case_ids),
+        conditions=tuple(conditions),
+        order_by=(table.c.created_at, table.c.id),
+        limit=page.limit,
+        after=page.after,
+        cursor_keys=("created_at", "id"),
+        cursor=_comment_cursor,
+    )
+
+
 async def timelines_of(
     session: AsyncSession, case_ids: Sequence[uuid.UUID], page: NestedPage
 ) -> dict[uuid.UUID, Page[CaseEvent]]:
     """A page of each case's timeline, oldest first (one statement)."""
     if not case_ids or page.limit <= 0:
         return {i: Page([], [], False, page.after is not None) for i in case_ids}
-    after = _after_seq(page.after)
-    number = (
-        sa.func.row_number()
-        .over(partition_by=col(CaseEvent.case_id), order_by=col(CaseEvent.seq))
-        .label("n")
-    )
-    inner = sa.select(CaseEvent, number).where(
-        col(CaseEvent.case_id).in_(list(dict.fromkeys(case_ids)))
-    )
-    if page.customer_visible_only:
-        inner = inner.where(col(CaseEvent.visibility) == Visibility.CUSTOMER.value)
-    if after is not None:
-        inner = inner.where(col(CaseEvent.seq) > after)
-    sub = inner.subquery()
+    query = timeline_query(case_ids, page)
+    sub = query.subquery(CaseEvent)
     entry = aliased(CaseEvent, sub)
-    stmt = sa.select(entry).where(sub.c.n <= page.limit + 1).order_by(sub.c.case_id, sub.c.seq)
-    rows = [(e.case_id, e) for e in (await session.execute(stmt)).scalars()]
+    rows = [(e.case_id, e) for e in (await session.execute(query.outer(sub, entry))).scalars()]
     return _pages(rows, case_ids, page, timeline_cursor)  # type: ignore[return-value]
 
 
@@ -158,34 +219,8 @@ async def comments_of(
     """A page of each case's comments, oldest first (one statement)."""
     if not case_ids or page.limit <= 0:
         return {i: Page([], [], False, page.after is not None) for i in case_ids}
-    after = _after_comment(page.after)
-    number = (
-        sa.func.row_number()
-        .over(
-            partition_by=col(CaseComment.case_id),
-            order_by=(col(CaseComment.created_at), col(CaseComment.id)),
-        )
-        .label("n")
-    )
-    inner = sa.select(CaseComment, number).where(
-        col(CaseComment.case_id).in_(list(dict.fromkeys(case_ids)))
-    )
-    if page.customer_visible_only:
-        inner = inner.where(col(CaseComment.visibility) == Visibility.CUSTOMER.value)
-    if after is not None:
-        at, last_id = after
-        inner = inner.where(
-            sa.or_(
-                col(CaseComment.created_at) > at,
-                sa.and_(col(CaseComment.created_at) == at, col(CaseComment.id) > last_id),
-            )
-        )
-    sub = inner.subquery()
+    query = comments_query(case_ids, page)
+    sub = query.subquery(CaseComment)
     comment = aliased(CaseComment, sub)
-    stmt = (
-        sa.select(comment)
-        .where(sub.c.n <= page.limit + 1)
-        .order_by(sub.c.case_id, sub.c.created_at, sub.c.id)
-    )
-    rows = [(c.case_id, c) for c in (await session.execute(stmt)).scalars()]
+    rows = [(c.case_id, c) for c in (await session.execute(query.outer(sub, comment))).scalars()]
     return _pages(rows, case_ids, page, comment_cursor)  # type: ignore[return-value]

@@ -21,12 +21,13 @@ import sqlalchemy as sa
 
 from domain.cases.models import Case, CasePartnerStatus
 from domain.shared.models import table_of
+from domain.shared.reads import fresh_alias
 
 
 def involves(cases: sa.FromClause, partner_id: uuid.UUID) -> sa.ColumnElement[bool]:
     """Whether ``partner_id`` is involved in the case row of ``cases`` (the table or an
     alias of it)."""
-    statuses = sa.alias(table_of(CasePartnerStatus))
+    statuses = fresh_alias(table_of(CasePartnerStatus), "case_id", "partner_id")
     return sa.or_(
         cases.c.originating_partner_id == partner_id,
         cases.c.handling_partner_id == partner_id,
@@ -46,7 +47,13 @@ def customer_involvement(
     column of the enclosing statement): :func:`involves` for some case of theirs, written
     as two plain correlated EXISTS (the case's own columns; a status row) so that
     PostgreSQL can hash each one once for a whole list instead of probing row by row."""
-    cases = sa.alias(table_of(Case))
+    cases = fresh_alias(
+        table_of(Case),
+        "customer_id",
+        "originating_partner_id",
+        "handling_partner_id",
+        "pending_derivation_to",
+    )
     by_columns = sa.exists(
         sa.select(sa.literal(1))
         .select_from(cases)
@@ -59,8 +66,8 @@ def customer_involvement(
             ),
         )
     )
-    statuses = sa.alias(table_of(CasePartnerStatus))
-    of_status = sa.alias(table_of(Case))
+    statuses = fresh_alias(table_of(CasePartnerStatus), "case_id", "partner_id")
+    of_status = fresh_alias(table_of(Case), "id", "customer_id")
     by_status = sa.exists(
         sa.select(sa.literal(1))
         .select_from(statuses.join(of_status, of_status.c.id == statuses.c.case_id))

@@ -81,8 +81,18 @@ def text(value: str | None, masked: bool) -> str | None:
     return MASK if masked else value
 
 
-def card_last4(value: str | None, masked: bool) -> str | None:
+def required_text(value: str | None, masked: bool) -> str:
+    """Free text a field always has (a description, a comment's body): never null."""
+    return text(value, masked) or ""
+
+
+def hidden(value: str | None, masked: bool) -> str | None:
+    """A value shown only in clear (an actor, an author): null when masked."""
     return None if masked else value
+
+
+def card_last4(value: str | None, masked: bool) -> str | None:
+    return hidden(value, masked)
 
 
 def changes(values: Mapping[str, Any] | None, masked: bool) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from domain.customers.models import Customer
 from domain.shared.errors import Forbidden
 from domain.shared.models import table_of
 from domain.shared.principal import Principal, Role, Scope
+from domain.shared.reads import fresh_alias
 
 
 class CaseView(StrEnum):
@@ -147,7 +148,7 @@ def pii_visible(principal: Principal) -> sa.ColumnElement[bool]:
     customer's name, national ID and contact data, the card's last digits, and free text:
     description, notes, comments, timeline values): the customers' rule for the case's
     customer. Select it beside the case (``pii_visible``) or use it as a condition."""
-    customers = sa.alias(table_of(Customer))
+    customers = fresh_alias(table_of(Customer), "id", "home_partner_id", "consent_data_sharing")
     rule = customer_scopes.pii_visible_to(principal, of=customers)
     constant = customer_scopes.is_constant(rule)
     if constant is not None:
@@ -223,18 +224,28 @@ def _staff_of(principal: Principal, partner_id: uuid.UUID | None) -> bool:
 def can_act_on(principal: Principal, case: Case) -> bool:
     """Change the case itself (update, transition, resolve, derive): the handling partner's
     staff and systems, and administrators."""
+    return can_act_for(principal, case.handling_partner_id)
+
+
+def can_act_for(principal: Principal, handling_partner_id: uuid.UUID | None) -> bool:
+    """:func:`can_act_on` from the case's handling partner alone (a read of that column)."""
     if principal.is_admin and principal.has_scope(Scope.CASES_WRITE):
         return True
-    return _staff_of(principal, case.handling_partner_id)
+    return _staff_of(principal, handling_partner_id)
 
 
 def can_answer_derivation(principal: Principal, case: Case) -> bool:
     """Accept or reject a pending derivation: the target partner's staff (and admins)."""
-    if case.pending_derivation_to is None:
+    return can_answer_derivation_to(principal, case.pending_derivation_to)
+
+
+def can_answer_derivation_to(principal: Principal, pending_to: uuid.UUID | None) -> bool:
+    """:func:`can_answer_derivation` from the case's derivation target alone."""
+    if pending_to is None:
         return False
     if principal.is_admin and principal.has_scope(Scope.CASES_WRITE):
         return True
-    return _staff_of(principal, case.pending_derivation_to)
+    return _staff_of(principal, pending_to)
 
 
 async def can_comment(session: AsyncSession, principal: Principal, case: Case) -> bool:

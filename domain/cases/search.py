@@ -45,6 +45,7 @@ from domain.shared.errors import ValidationFailed
 from domain.shared.models import table_of
 from domain.shared.pagination import Page, clamp_page_size, decode_cursor, encode_cursor
 from domain.shared.principal import Principal
+from domain.shared.reads import KeysetQuery
 from domain.shared.sql import dialect_of
 from domain.shared.time import NaiveDatetimeError, ensure_utc, isoformat
 from domain.shared.types import UTCDateTime, UUIDType
@@ -55,6 +56,8 @@ __all__ = [
     "CaseFilter",
     "CaseOrder",
     "CaseSearchResult",
+    "case_list",
+    "count_facets",
     "cursor_of",
     "filter_conditions",
     "scoped_conditions",
@@ -210,6 +213,51 @@ def _partner_ids(items: Iterable[Case]) -> set[uuid.UUID]:
     return out
 
 
+def case_list(
+    principal: Principal,
+    *,
+    view: CaseView | str,
+    filter: CaseFilter | None = None,
+    order_by: CaseOrder | str = CaseOrder.CREATED_AT_DESC,
+    first: int | None = None,
+    after: str | None = None,
+    dialect: str,
+) -> tuple[KeysetQuery, CaseView]:
+    """The page of cases ``principal`` sees in ``view`` that match ``filter``: the query
+    every read path selects from (:func:`search_cases`, compiled reads), and the view.
+
+    Raises :class:`Forbidden` for a view the principal may not use and
+    :class:`ValidationFailed` for a bad filter, ordering, page size or cursor."""
+    try:
+        order = CaseOrder(order_by)
+    except ValueError:
+        names = ", ".join(o.value for o in CaseOrder)
+        raise ValidationFailed.on("orderBy", f"must be one of {names}") from None
+    limit = clamp_page_size(first, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    conditions, chosen = scoped_conditions(principal, view, filter, dialect=dialect)
+    name, _ = _ORDER_COLUMN[order]
+    tag = _cursor_tag(order)
+
+    def cursor(value: datetime | None, case_id: uuid.UUID) -> str:
+        return encode_cursor(tag, isoformat(value) if value is not None else None, str(case_id))
+
+    query = KeysetQuery(
+        table=table_of(Case),
+        conditions=tuple(conditions),
+        keyset=(_keyset(order, after),) if after else (),
+        order_by=tuple(_order_by(order)),
+        limit=limit,
+        after=after,
+        cursor_keys=(name, "id"),
+        cursor=cursor,
+        skip_empty=True,
+    )
+    return query, chosen
+
+
+count_facets = _facets
+
+
 async def search_cases(
     session: AsyncSession,
     *,
@@ -223,40 +271,34 @@ async def search_cases(
     with_facets: bool = False,
     with_related: bool = True,
 ) -> CaseSearchResult:
-    """A page of the cases ``principal`` sees in ``view`` that match ``filter``.
+    """A page of the cases ``principal`` sees in ``view`` that match ``filter``
+    (:func:`case_list`, read whole).
 
     ``with_total`` / ``with_facets``: the total and the counts by status and by typology
     (one extra statement for both). ``with_related``: the customers and partners the page
     names (one statement each). Raises :class:`Forbidden` for a view the principal may not
     use and :class:`ValidationFailed` for a bad filter, ordering, page size or cursor.
     """
-    try:
-        order = CaseOrder(order_by)
-    except ValueError:
-        names = ", ".join(o.value for o in CaseOrder)
-        raise ValidationFailed.on("orderBy", f"must be one of {names}") from None
-    limit = clamp_page_size(first, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-    conditions, chosen = scoped_conditions(principal, view, filter, dialect=dialect_of(session))
-    page_conditions = list(conditions)
-    if after:
-        page_conditions.append(_keyset(order, after))
+    query, chosen = case_list(
+        principal,
+        view=view,
+        filter=filter,
+        order_by=order_by,
+        first=first,
+        after=after,
+        dialect=dialect_of(session),
+    )
     items: list[Case] = []
     visible: set[uuid.UUID] = set()
     has_next = False
-    if limit > 0:
-        stmt = (
-            sa.select(Case, scopes.pii_visible(principal).label("pii_visible"))
-            .where(*page_conditions)
-            .order_by(*_order_by(order))
-            .limit(limit + 1)
-        )
-        rows = list((await session.execute(stmt)).all())
-        has_next = len(rows) > limit
-        items = [case for case, _ in rows[:limit]]
-        visible = {case.id for case, shown in rows[:limit] if shown}
+    if query.reads_rows:
+        stmt = query.statement(Case, scopes.pii_visible(principal).label("pii_visible"))
+        rows, has_next = query.cut(list((await session.execute(stmt)).all()))
+        items = [case for case, _ in rows]
+        visible = {case.id for case, shown in rows if shown}
     total = by_status = by_typology = None
     if with_total or with_facets:
-        count, statuses, typologies = await _facets(session, conditions)
+        count, statuses, typologies = await _facets(session, query.conditions)
         total = count if with_total else None
         if with_facets:
             by_status, by_typology = statuses, typologies
@@ -272,9 +314,9 @@ async def search_cases(
         partners = {p.id: p for p in rows_p.scalars().all()}
     page = Page(
         items=items,
-        cursors=[cursor_of(c, order) for c in items],
+        cursors=[query.cursor_of(c) for c in items],
         has_next=has_next,
-        has_previous=after is not None,
+        has_previous=query.has_previous,
         total=total,
     )
     return CaseSearchResult(

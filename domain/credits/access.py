@@ -19,6 +19,7 @@ from domain.credits.models import Credit
 from domain.shared.errors import Forbidden, NotFound
 from domain.shared.models import table_of
 from domain.shared.principal import Principal, Role, Scope
+from domain.shared.reads import fresh_alias
 
 __all__ = [
     "customer_involvement",
@@ -91,7 +92,7 @@ def customer_involvement(
     """Whether ``partner_id`` holds a credit of the customer ``customer_id`` (a column of the
     enclosing statement): the credits' part of the customers' rule
     (:mod:`domain.customers.scopes`). Over a fresh alias, so it nests anywhere."""
-    credits = sa.alias(table_of(Credit))
+    credits = fresh_alias(table_of(Credit), "customer_id", "partner_id")
     return sa.exists(
         sa.select(sa.literal(1))
         .select_from(credits)

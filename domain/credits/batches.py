@@ -23,17 +23,23 @@ from domain.credits.payments import _CURSOR_TAG as PAYMENT_CURSOR_TAG
 from domain.credits.policy import CreditPolicy, get_policy, today
 from domain.credits.states import CreditStatus, PaymentStatus
 from domain.shared.errors import ValidationFailed
+from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
+from domain.shared.reads import NestedQuery
 from domain.shared.time import isoformat
 
 __all__ = [
     "allocations_of",
+    "allocations_query",
+    "cursor_of_payment",
     "payment_counts",
     "payment_cursor",
     "payments_by_id",
     "payments_of",
+    "payments_query",
     "positions_of",
     "schedules_of",
+    "schedules_query",
 ]
 
 #: Credits that have no running schedule, hence no position.
@@ -42,7 +48,35 @@ NO_POSITION = frozenset({CreditStatus.APPROVED, CreditStatus.CANCELLED})
 
 def payment_cursor(payment: Payment) -> str:
     """The cursor ``payments.list_payments`` gives the payment (``(paid_at, id)`` order)."""
-    return encode_cursor(PAYMENT_CURSOR_TAG, isoformat(payment.paid_at), str(payment.id))
+    return cursor_of_payment(payment.paid_at, payment.id)
+
+
+def cursor_of_payment(paid_at: datetime, payment_id: uuid.UUID) -> str:
+    return encode_cursor(PAYMENT_CURSOR_TAG, isoformat(paid_at), str(payment_id))
+
+
+Rows = tuple[sa.FromClause, list[sa.ColumnElement[bool]], list[sa.ColumnElement[object]]]
+
+
+def schedules_query(credit_ids: Sequence[uuid.UUID]) -> Rows:
+    """Every schedule header of each credit, the original first: ``(from clause,
+    conditions, order_by)`` for any read path."""
+    table = table_of(CreditSchedule)
+    return (
+        table,
+        [table.c.credit_id.in_(list(credit_ids))],
+        [table.c.credit_id, table.c.schedule_no],
+    )
+
+
+def allocations_query(payment_ids: Sequence[uuid.UUID]) -> Rows:
+    """The allocation rows of each payment, by schedule and installment."""
+    table = table_of(Allocation)
+    return (
+        table,
+        [table.c.payment_id.in_(list(payment_ids))],
+        [table.c.payment_id, table.c.schedule_no, table.c.installment_number, table.c.id],
+    )
 
 
 async def schedules_of(
@@ -52,11 +86,8 @@ async def schedules_of(
     out: dict[uuid.UUID, list[CreditSchedule]] = {i: [] for i in credit_ids}
     if not credit_ids:
         return out
-    stmt = (
-        sa.select(CreditSchedule)
-        .where(col(CreditSchedule.credit_id).in_(list(credit_ids)))
-        .order_by(col(CreditSchedule.credit_id), col(CreditSchedule.schedule_no))
-    )
+    _, conditions, order_by = schedules_query(credit_ids)
+    stmt = sa.select(CreditSchedule).where(*conditions).order_by(*order_by)
     for row in (await session.execute(stmt)).scalars():
         out[row.credit_id].append(row)
     return out
@@ -80,20 +111,16 @@ def _payment_filter(
     return conditions
 
 
-async def payments_of(
-    session: AsyncSession,
+def payments_query(
     credit_ids: Sequence[uuid.UUID],
     *,
     limit: int,
     include_reversed: bool = True,
     after: str | None = None,
-) -> dict[uuid.UUID, Page[Payment]]:
+) -> NestedQuery:
     """A page of ``limit`` payments of each credit in ``(paid_at, id)`` order, after the
-    cursor ``after`` if given (the pages ``payments.list_payments`` gives), in one statement
-    (a window function)."""
-    out: dict[uuid.UUID, Page[Payment]] = {}
-    if not credit_ids:
-        return out
+    cursor ``after`` if given: the pages ``payments.list_payments`` gives, for any read
+    path."""
     conditions = _payment_filter(credit_ids, include_reversed)
     if after:
         raw_at, raw_id = decode_cursor(after, PAYMENT_CURSOR_TAG, 2)
@@ -108,23 +135,39 @@ async def payments_of(
                 sa.and_(col(Payment.paid_at) == last_at, col(Payment.id) > last_id),
             )
         )
-    position = (
-        sa.func.row_number()
-        .over(
-            partition_by=col(Payment.credit_id),
-            order_by=(col(Payment.paid_at), col(Payment.id)),
-        )
-        .label("position")
+    table = table_of(Payment)
+    return NestedQuery(
+        table=table,
+        parent=table.c.credit_id,
+        parent_ids=tuple(credit_ids),
+        conditions=tuple(conditions),
+        order_by=(table.c.paid_at, table.c.id),
+        limit=limit,
+        after=after,
+        cursor_keys=("paid_at", "id"),
+        cursor=cursor_of_payment,
     )
-    ranked = sa.select(Payment, position).where(*conditions).subquery("ranked")
+
+
+async def payments_of(
+    session: AsyncSession,
+    credit_ids: Sequence[uuid.UUID],
+    *,
+    limit: int,
+    include_reversed: bool = True,
+    after: str | None = None,
+) -> dict[uuid.UUID, Page[Payment]]:
+    """A page of ``limit`` payments of each credit in ``(paid_at, id)`` order, after the
+    cursor ``after`` if given (the pages ``payments.list_payments`` gives), in one statement
+    (a window function)."""
+    out: dict[uuid.UUID, Page[Payment]] = {}
+    if not credit_ids:
+        return out
+    query = payments_query(credit_ids, limit=limit, include_reversed=include_reversed, after=after)
+    ranked = query.subquery(Payment)
     row = aliased(Payment, ranked)
-    stmt = (
-        sa.select(row)
-        .where(ranked.c.position <= limit + 1)
-        .order_by(ranked.c.credit_id, ranked.c.position)
-    )
     found: dict[uuid.UUID, list[Payment]] = {i: [] for i in credit_ids}
-    for payment in (await session.execute(stmt)).scalars():
+    for payment in (await session.execute(query.outer(ranked, row))).scalars():
         found[payment.credit_id].append(payment)
     for credit_id, rows in found.items():
         items = rows[:limit]
@@ -160,16 +203,8 @@ async def allocations_of(
     out: dict[uuid.UUID, list[Allocation]] = {i: [] for i in payment_ids}
     if not payment_ids:
         return out
-    stmt = (
-        sa.select(Allocation)
-        .where(col(Allocation.payment_id).in_(list(payment_ids)))
-        .order_by(
-            col(Allocation.payment_id),
-            col(Allocation.schedule_no),
-            col(Allocation.installment_number),
-            col(Allocation.id),
-        )
-    )
+    _, conditions, order_by = allocations_query(payment_ids)
+    stmt = sa.select(Allocation).where(*conditions).order_by(*order_by)
     for row in (await session.execute(stmt)).scalars():
         out[row.payment_id].append(row)
     return out

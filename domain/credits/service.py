@@ -54,9 +54,11 @@ from domain.partners.models import Partner, PartnerKind
 from domain.shared import audit, pan
 from domain.shared import event_schemas as wire
 from domain.shared.errors import Forbidden, NotFound, Problems, ValidationFailed
+from domain.shared.models import table_of
 from domain.shared.money import CURRENCY_EXPONENTS
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
 from domain.shared.principal import Principal
+from domain.shared.reads import KeysetQuery
 from domain.shared.text import like_escape
 from domain.shared.time import utcnow
 from domain.shared.types import UUIDType
@@ -379,6 +381,66 @@ async def list_my_credits(
     )
 
 
+def credit_cursor(credit_id: uuid.UUID) -> str:
+    """The cursor of a credit in the lists' order (newest first, by the time-ordered id)."""
+    return encode_cursor(_CURSOR_TAG, str(credit_id))
+
+
+def credit_list(
+    principal: Principal,
+    *,
+    limit: int,
+    after: str | None = None,
+    statuses: Sequence[str] | None = None,
+    customer_id: uuid.UUID | None = None,
+    partner_id: uuid.UUID | None = None,
+    aging_buckets: Sequence[str] | None = None,
+    reference: str | None = None,
+) -> KeysetQuery:
+    """The credits ``principal`` may see that match, newest first: the list every read
+    path selects from (:func:`search_credits`, :func:`list_my_credits`, compiled reads).
+    The caller checked who may list (:func:`ensure_can_list`, :func:`ensure_customer`)."""
+    table = table_of(Credit)
+    conditions: list[sa.ColumnElement[bool]] = [visible_to(principal)]
+    if statuses:
+        known = {s.value for s in CreditStatus}
+        bad = [s for s in statuses if s not in known]
+        if bad:
+            raise ValidationFailed.on("status", f"unknown status {bad[0]!r}")
+        conditions.append(table.c.status.in_(list(statuses)))
+    if aging_buckets:
+        known = {b.value for b in AgingBucket}
+        bad = [b for b in aging_buckets if b not in known]
+        if bad:
+            raise ValidationFailed.on("agingBucket", f"unknown bucket {bad[0]!r}")
+        conditions.append(table.c.aging_bucket.in_(list(aging_buckets)))
+    if customer_id is not None:
+        conditions.append(table.c.customer_id == customer_id)
+    if partner_id is not None:
+        conditions.append(table.c.partner_id == partner_id)
+    if reference and reference.strip():
+        prefix = reference.strip().upper()[:20]
+        conditions.append(table.c.reference.like(like_escape(prefix) + "%", escape="\\"))
+    keyset: tuple[sa.ColumnElement[bool], ...] = ()
+    if after:
+        (raw,) = decode_cursor(after, _CURSOR_TAG, 1)
+        try:
+            last_id = uuid.UUID(str(raw))
+        except ValueError:
+            raise ValidationFailed.on("after", "this cursor is not valid") from None
+        keyset = (table.c.id < sa.literal(last_id, type_=UUIDType),)
+    return KeysetQuery(
+        table=table,
+        conditions=tuple(conditions),
+        keyset=keyset,
+        order_by=(table.c.id.desc(),),
+        limit=limit,
+        after=after,
+        cursor_keys=("id",),
+        cursor=credit_cursor,
+    )
+
+
 async def _search(
     session: AsyncSession,
     *,
@@ -392,48 +454,21 @@ async def _search(
     reference: str | None = None,
     with_total: bool = False,
 ) -> Page[Credit]:
-    conditions: list[sa.ColumnElement[bool]] = [visible_to(principal)]
-    if statuses:
-        known = {s.value for s in CreditStatus}
-        bad = [s for s in statuses if s not in known]
-        if bad:
-            raise ValidationFailed.on("status", f"unknown status {bad[0]!r}")
-        conditions.append(col(Credit.status).in_(list(statuses)))
-    if aging_buckets:
-        known = {b.value for b in AgingBucket}
-        bad = [b for b in aging_buckets if b not in known]
-        if bad:
-            raise ValidationFailed.on("agingBucket", f"unknown bucket {bad[0]!r}")
-        conditions.append(col(Credit.aging_bucket).in_(list(aging_buckets)))
-    if customer_id is not None:
-        conditions.append(col(Credit.customer_id) == customer_id)
-    if partner_id is not None:
-        conditions.append(col(Credit.partner_id) == partner_id)
-    if reference and reference.strip():
-        prefix = reference.strip().upper()[:20]
-        conditions.append(col(Credit.reference).like(like_escape(prefix) + "%", escape="\\"))
-    stmt = sa.select(Credit).where(*conditions)
-    if after:
-        (raw,) = decode_cursor(after, _CURSOR_TAG, 1)
-        try:
-            last_id = uuid.UUID(str(raw))
-        except ValueError:
-            raise ValidationFailed.on("after", "this cursor is not valid") from None
-        stmt = stmt.where(col(Credit.id) < sa.literal(last_id, type_=UUIDType))
-    stmt = stmt.order_by(col(Credit.id).desc()).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
-    items = rows[:limit]
+    query = credit_list(
+        principal,
+        limit=limit,
+        after=after,
+        statuses=statuses,
+        customer_id=customer_id,
+        partner_id=partner_id,
+        aging_buckets=aging_buckets,
+        reference=reference,
+    )
+    rows = list((await session.execute(query.statement(Credit))).scalars().all())
     total = None
     if with_total:
-        count = sa.select(sa.func.count()).select_from(Credit).where(*conditions)
-        total = int((await session.execute(count)).scalar_one())
-    return Page(
-        items=items,
-        cursors=[encode_cursor(_CURSOR_TAG, str(c.id)) for c in items],
-        has_next=len(rows) > limit,
-        has_previous=after is not None,
-        total=total,
-    )
+        total = int((await session.execute(query.count_statement())).scalar_one())
+    return query.page(rows, total=total)
 
 
 async def list_installments(
@@ -454,19 +489,31 @@ async def list_installments(
     return list(rows.scalars().all())
 
 
+def installments_query(
+    credit_ids: Sequence[uuid.UUID], *, current_only: bool = True
+) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]], list[sa.ColumnElement[object]]]:
+    """The installment rows of many credits (of the schedule in force, or every schedule),
+    in order: ``(from clause, conditions, order_by)`` for any read path."""
+    rows = table_of(Installment)
+    credits = table_of(Credit)
+    conditions: list[sa.ColumnElement[bool]] = [rows.c.credit_id.in_(list(credit_ids))]
+    if current_only:
+        conditions.append(rows.c.schedule_no == credits.c.schedule_no)
+    return (
+        rows.join(credits, credits.c.id == rows.c.credit_id),
+        conditions,
+        [rows.c.credit_id, rows.c.schedule_no, rows.c.number],
+    )
+
+
 async def installments_of(
     session: AsyncSession, credit_ids: Sequence[uuid.UUID], *, current_only: bool = True
 ) -> dict[uuid.UUID, list[Installment]]:
     """Installments of many credits in one query (DataLoaders; no access check)."""
     if not credit_ids:
         return {}
-    stmt = sa.select(Installment).join(Credit, col(Credit.id) == col(Installment.credit_id))
-    stmt = stmt.where(col(Installment.credit_id).in_(list(credit_ids)))
-    if current_only:
-        stmt = stmt.where(col(Installment.schedule_no) == col(Credit.schedule_no))
-    stmt = stmt.order_by(
-        col(Installment.credit_id), col(Installment.schedule_no), col(Installment.number)
-    )
+    from_, conditions, order_by = installments_query(credit_ids, current_only=current_only)
+    stmt = sa.select(Installment).select_from(from_).where(*conditions).order_by(*order_by)
     out: dict[uuid.UUID, list[Installment]] = {i: [] for i in credit_ids}
     for row in (await session.execute(stmt)).scalars():
         out[row.credit_id].append(row)

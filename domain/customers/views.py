@@ -72,35 +72,76 @@ def mask_name(names: str) -> str:
 
 def full_name(view: CustomerView) -> str:
     """``given family`` as shown (initials when masked: ``M••• R•••``)."""
-    return f"{view.given_names} {view.family_names}".strip()
+    return join_names(view.given_names, view.family_names)
+
+
+def join_names(given: str, family: str) -> str:
+    return f"{given} {family}".strip()
+
+
+# --- one rule per field: every read path shows a field through these ---------------------
+def shown_national_id(id_type: str, number: str, clear: bool) -> str:
+    """The national ID as printed, or its last three characters."""
+    kind = national_ids.NationalIdType(id_type)
+    return national_ids.display(kind, number) if clear else national_ids.mask(kind, number)
+
+
+def national_id_country(id_type: str) -> str:
+    return national_ids.NationalIdType(id_type).country
+
+
+def shown_names(names: str, clear: bool) -> str:
+    return names if clear else mask_name(names)
+
+
+def shown_full_name(given: str, family: str, clear: bool) -> str:
+    """:func:`full_name` of a customer row."""
+    return join_names(shown_names(given, clear), shown_names(family, clear))
+
+
+def shown_email(value: str | None, clear: bool) -> str | None:
+    return (value if clear else mask_email(value)) if value else None
+
+
+def shown_phone(value: str | None, clear: bool) -> str | None:
+    return (value if clear else mask_phone(value)) if value else None
+
+
+def shown_line(value: str | None, clear: bool) -> str:
+    """A required address part (the first line): itself or :data:`MASK`."""
+    return (value or "") if clear else MASK
+
+
+def shown_optional_line(value: str | None, clear: bool) -> str | None:
+    """An optional address part (second line, region, postal code): absent stays absent."""
+    return (value if clear else MASK) if value else None
+
+
+def address_country(value: str | None) -> str:
+    return value or ""
 
 
 def present(customer: Customer, *, visible: bool) -> CustomerView:
     """``customer`` as shown to a principal for whom :func:`pii_visible_to` is ``visible``."""
     clear = visible
-    id_type = national_ids.NationalIdType(customer.national_id_type)
     address = None
     if customer.address_line1 is not None:
         address = AddressView(
-            line1=customer.address_line1 if clear else MASK,
-            line2=(customer.address_line2 if clear else MASK) if customer.address_line2 else None,
-            city=customer.city or "" if clear else MASK,
-            region=(customer.region if clear else MASK) if customer.region else None,
-            postal_code=(customer.postal_code if clear else MASK) if customer.postal_code else None,
-            country=customer.address_country or "",
+            line1=shown_line(customer.address_line1, clear),
+            line2=shown_optional_line(customer.address_line2, clear),
+            city=shown_line(customer.city, clear),
+            region=shown_optional_line(customer.region, clear),
+            postal_code=shown_optional_line(customer.postal_code, clear),
+            country=address_country(customer.address_country),
         )
     return CustomerView(
         id=customer.id,
         national_id_type=customer.national_id_type,
-        national_id=(
-            national_ids.display(id_type, customer.national_id)
-            if clear
-            else national_ids.mask(id_type, customer.national_id)
-        ),
-        given_names=customer.given_names if clear else mask_name(customer.given_names),
-        family_names=customer.family_names if clear else mask_name(customer.family_names),
-        email=(customer.email if clear else mask_email(customer.email)) if customer.email else None,
-        phone=(customer.phone if clear else mask_phone(customer.phone)) if customer.phone else None,
+        national_id=shown_national_id(customer.national_id_type, customer.national_id, clear),
+        given_names=shown_names(customer.given_names, clear),
+        family_names=shown_names(customer.family_names, clear),
+        email=shown_email(customer.email, clear),
+        phone=shown_phone(customer.phone, clear),
         address=address,
         consent_marketing=customer.consent_marketing,
         consent_data_sharing=customer.consent_data_sharing,

@@ -27,12 +27,14 @@ from domain.investors.models import (
 )
 from domain.investors.settlements import _LINES_TAG, _STATEMENTS_TAG
 from domain.shared.errors import ValidationFailed
+from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
 
 __all__ = [
     "credit_references",
     "fundings_by_id",
     "fundings_of_investors",
+    "fundings_query",
     "lines_of_statements",
     "runs_by_id",
     "statement_counts",
@@ -52,6 +54,19 @@ def _after_id(cursor: str | None, tag: str) -> uuid.UUID | None:
         raise ValidationFailed.on("after", "this cursor is not valid") from None
 
 
+def fundings_query(
+    investor_ids: Sequence[uuid.UUID],
+) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]], list[sa.ColumnElement[object]]]:
+    """Everything each investor funded, oldest first: ``(from clause, conditions,
+    order_by)`` for any read path."""
+    table = table_of(CreditFunding)
+    return (
+        table,
+        [table.c.investor_id.in_(list(investor_ids))],
+        [table.c.funded_at, table.c.id],
+    )
+
+
 async def fundings_of_investors(
     session: AsyncSession, investor_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[CreditFunding]]:
@@ -59,11 +74,8 @@ async def fundings_of_investors(
     out: dict[uuid.UUID, list[CreditFunding]] = {i: [] for i in investor_ids}
     if not investor_ids:
         return out
-    stmt = (
-        sa.select(CreditFunding)
-        .where(col(CreditFunding.investor_id).in_(list(investor_ids)))
-        .order_by(col(CreditFunding.funded_at), col(CreditFunding.id))
-    )
+    _, conditions, order_by = fundings_query(investor_ids)
+    stmt = sa.select(CreditFunding).where(*conditions).order_by(*order_by)
     for funding in (await session.execute(stmt)).scalars():
         out[funding.investor_id].append(funding)
     return out

@@ -30,7 +30,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +47,14 @@ from domain.shared.principal import Principal
 from domain.shared.time import utcnow
 from domain.shared.xirr import xirr
 
-__all__ = ["CurrencyPortfolio", "Portfolio", "Position", "investor_portfolio"]
+__all__ = [
+    "CurrencyPortfolio",
+    "Portfolio",
+    "Position",
+    "investor_portfolio",
+    "rate_fraction",
+    "rate_percent",
+]
 
 BUCKETS = tuple(AgingBucket)
 
@@ -300,6 +307,22 @@ async def investor_portfolio(
         as_of=day,
         currencies=[books[c] for c in sorted(books)],
     )
+
+
+_RATE_PLACES = Decimal("1e-10")
+_PERCENT_PLACES = Decimal("0.01")
+
+
+def rate_fraction(rate: Decimal | None) -> Decimal | None:
+    """The rate of return as shown: a fraction with ten decimals ("0.1532000000")."""
+    return None if rate is None else rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def rate_percent(rate: Decimal | None) -> Decimal | None:
+    """The rate of return as a percentage with two decimals ("15.32")."""
+    if rate is None:
+        return None
+    return (rate * 100).quantize(_PERCENT_PLACES, rounding=ROUND_HALF_EVEN)
 
 
 def _rate(flows: list[tuple[date, int]]) -> Decimal | None:

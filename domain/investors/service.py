@@ -31,8 +31,10 @@ from domain.shared.errors import (
     Problems,
     ValidationFailed,
 )
+from domain.shared.models import table_of
 from domain.shared.pagination import Page, decode_cursor, encode_cursor
 from domain.shared.principal import Principal
+from domain.shared.reads import KeysetQuery
 from domain.shared.text import fold, like_escape
 from domain.shared.time import utcnow
 from domain.shared.types import UUIDType
@@ -119,6 +121,55 @@ def _search_filter(principal: Principal, text: str | None) -> list[sa.ColumnElem
     return [col(Investor.sort_name).like("%" + like_escape(w) + "%", escape="\\") for w in words]
 
 
+def investor_cursor(sort_name: str, investor_id: uuid.UUID) -> str:
+    """The cursor of an investor in the list's order (name, then id)."""
+    return encode_cursor(_CURSOR_TAG, sort_name, str(investor_id))
+
+
+def investor_list(
+    principal: Principal,
+    *,
+    text: str | None = None,
+    kyc_status: str | None = None,
+    limit: int,
+    after: str | None = None,
+) -> KeysetQuery:
+    """Investors by name words or a national ID prefix, optionally by KYC status, in name
+    order: the list every read path selects from. An investor principal finds only itself."""
+    table = table_of(Investor)
+    conditions = [
+        access.visible_investors(principal, table.c.id),
+        *_search_filter(principal, text),
+    ]
+    if kyc_status is not None:
+        try:
+            conditions.append(table.c.kyc_status == KycStatus(kyc_status).value)
+        except ValueError:
+            raise ValidationFailed.on(
+                "kycStatus", f"must be one of {', '.join(KycStatus)}"
+            ) from None
+    keyset: tuple[sa.ColumnElement[bool], ...] = ()
+    if after:
+        sort_name, raw_id = decode_cursor(after, _CURSOR_TAG, 2)
+        last_id = uuid.UUID(str(raw_id)) if isinstance(raw_id, str) else None
+        if not isinstance(sort_name, str) or last_id is None:
+            raise ValidationFailed.on("after", "this cursor is not valid")
+        keyset = (
+            sa.tuple_(table.c.sort_name, table.c.id)
+            > sa.tuple_(sa.literal(sort_name), sa.literal(last_id, type_=UUIDType)),
+        )
+    return KeysetQuery(
+        table=table,
+        conditions=tuple(conditions),
+        keyset=keyset,
+        order_by=(table.c.sort_name, table.c.id),
+        limit=limit,
+        after=after,
+        cursor_keys=("sort_name", "id"),
+        cursor=investor_cursor,
+    )
+
+
 async def search_investors(
     session: AsyncSession,
     *,
@@ -129,43 +180,13 @@ async def search_investors(
     after: str | None = None,
     with_total: bool = False,
 ) -> Page[Investor]:
-    """Investors by name words or a national ID prefix, optionally by KYC status, in name
-    order (keyset pagination). An investor principal finds only itself."""
-    conditions = [
-        access.visible_investors(principal, col(Investor.id)),
-        *_search_filter(principal, text),
-    ]
-    if kyc_status is not None:
-        try:
-            conditions.append(col(Investor.kyc_status) == KycStatus(kyc_status).value)
-        except ValueError:
-            raise ValidationFailed.on(
-                "kycStatus", f"must be one of {', '.join(KycStatus)}"
-            ) from None
-    stmt = sa.select(Investor).where(*conditions)
-    if after:
-        sort_name, raw_id = decode_cursor(after, _CURSOR_TAG, 2)
-        last_id = uuid.UUID(str(raw_id)) if isinstance(raw_id, str) else None
-        if not isinstance(sort_name, str) or last_id is None:
-            raise ValidationFailed.on("after", "this cursor is not valid")
-        stmt = stmt.where(
-            sa.tuple_(col(Investor.sort_name), col(Investor.id))
-            > sa.tuple_(sa.literal(sort_name), sa.literal(last_id, type_=UUIDType))
-        )
-    stmt = stmt.order_by(col(Investor.sort_name), col(Investor.id)).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
-    items = rows[:limit]
+    """:func:`investor_list`, read whole."""
+    query = investor_list(principal, text=text, kyc_status=kyc_status, limit=limit, after=after)
+    rows = list((await session.execute(query.statement(Investor))).scalars().all())
     total = None
     if with_total:
-        count = sa.select(sa.func.count()).select_from(Investor).where(*conditions)
-        total = int((await session.execute(count)).scalar_one())
-    return Page(
-        items=items,
-        cursors=[encode_cursor(_CURSOR_TAG, i.sort_name, str(i.id)) for i in items],
-        has_next=len(rows) > limit,
-        has_previous=after is not None,
-        total=total,
-    )
+        total = int((await session.execute(query.count_statement())).scalar_one())
+    return query.page(rows, total=total)
 
 
 # --- writes ---------------------------------------------------------------------------------

@@ -49,31 +49,34 @@ def _mask_email(value: str) -> str:
     return f"{local[:1]}{MASK}@{MASK}.{tld}" if tld else f"{local[:1]}{MASK}@{MASK}"
 
 
+# --- one rule per field: every read path shows a field through these ---------------------
+def shown_national_id(id_type: str, number: str, clear: bool) -> str:
+    kind = national_ids.NationalIdType(id_type)
+    return national_ids.display(kind, number) if clear else national_ids.mask(kind, number)
+
+
+def shown_email(value: str | None, clear: bool) -> str | None:
+    return (value if clear else _mask_email(value)) if value else None
+
+
+def shown_account(number: str, clear: bool) -> str:
+    return number if clear else mask_account(number)
+
+
 def present(investor: Investor, principal: Principal) -> InvestorView:
     clear = sees_personal_data(principal, investor.id)
-    id_type = national_ids.NationalIdType(investor.national_id_type)
     return InvestorView(
         id=investor.id,
         kind=investor.kind,
         legal_name=investor.legal_name,
         national_id_type=investor.national_id_type,
-        national_id=(
-            national_ids.display(id_type, investor.national_id)
-            if clear
-            else national_ids.mask(id_type, investor.national_id)
-        ),
+        national_id=shown_national_id(investor.national_id_type, investor.national_id, clear),
         country=investor.country,
-        email=(investor.email if clear else _mask_email(investor.email))
-        if investor.email
-        else None,
+        email=shown_email(investor.email, clear),
         bank_account=BankAccountView(
             bank_code=investor.bank_code,
             account_type=investor.bank_account_type,
-            number=(
-                investor.bank_account_number
-                if clear
-                else mask_account(investor.bank_account_number)
-            ),
+            number=shown_account(investor.bank_account_number, clear),
         ),
         kyc_status=investor.kyc_status,
         kyc_note=investor.kyc_note,

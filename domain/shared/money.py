@@ -73,6 +73,15 @@ def exponent(currency: str) -> int:
         raise MoneyError(f"unsupported currency {currency!r}") from None
 
 
+def format_minor(amount: int, currency: str) -> str:
+    """``amount`` minor units of ``currency`` in major units with exactly the currency's
+    decimals ("1234.50", "15000", "-0.0125"): :meth:`Money.format` without building one."""
+    exp = exponent(currency)
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10**exp)
+    return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
+
+
 @dataclass(frozen=True, slots=True, order=False)
 class Money:
     amount: int  # minor units
@@ -144,10 +153,7 @@ class Money:
 
     def format(self) -> str:
         """Major units with exactly the currency's decimals ("1234.50", "15000")."""
-        exp = exponent(self.currency)
-        sign = "-" if self.amount < 0 else ""
-        whole, frac = divmod(abs(self.amount), 10**exp)
-        return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
+        return format_minor(self.amount, self.currency)
 
     def __str__(self) -> str:
         return f"{self.format()} {self.currency}"
