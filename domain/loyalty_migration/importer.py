@@ -911,7 +911,10 @@ def balance_discrepancy(
             "cause": "EXPIRED_DIFFERENTLY",
             "points": expiry_gap,
             "days": [row["period"] for row in expiry_rows],
-            "text": f"Trama expired {expiry_gap:+d} points less than the legacy system",
+            "text": (
+                f"Trama expired {abs(expiry_gap)} points"
+                f" {'fewer' if expiry_gap > 0 else 'more'} than the legacy system"
+            ),
         }
         if refunds:
             # why: reversals whose points the ledger took from other lots than the
