@@ -38,7 +38,7 @@ from app.db import transaction
 from app.settings import Settings
 from domain.collections import ingestion
 from domain.collections.errors import RefusalCode, StatementRefused
-from domain.collections.models import BankAccount, Channel
+from domain.collections.models import Channel
 from domain.shared.principal import SYSTEM
 from domain.shared.time import isoformat, utcnow
 
@@ -124,22 +124,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 async def _account_for(folder: str | None) -> Any:
     if folder is None:
         return None
-    import sqlalchemy as sa  # the inbox is an edge: it may look an account up by name
-
     from app.db import read_session
+    from domain.collections.accounts import account_named
 
     async with read_session() as session:
-        row = (
-            await session.execute(
-                sa.select(BankAccount.id).where(  # type: ignore[call-overload]
-                    sa.or_(
-                        BankAccount.account_number == folder,  # type: ignore[arg-type]
-                        BankAccount.statement_identifier == folder.upper(),  # type: ignore[arg-type]
-                    )
-                )
-            )
-        ).first()
-    return row[0] if row else None
+        return await account_named(session, folder)
 
 
 async def _ingest_one(

@@ -48,31 +48,18 @@ def register(sub: Any) -> None:
 async def _account_id(value: str | None) -> uuid.UUID | None:
     if value is None:
         return None
-    import sqlalchemy as sa
-
     from app.db import read_session
-    from domain.collections.models import BankAccount
-    from domain.shared.event_schemas import parse_global_id
-    from domain.shared.ids import parse_uuid
+    from domain.collections.accounts import account_named
+    from domain.collections.errors import StatementRefused
 
-    key = parse_uuid(value) or parse_global_id(value, "CollectionAccount")
-    if key is not None:
-        return key
-    compact = value.replace(" ", "").replace("-", "").replace(".", "").upper()
-    async with read_session() as session:
-        row = (
-            await session.execute(
-                sa.select(BankAccount.id).where(  # type: ignore[call-overload]
-                    sa.or_(
-                        BankAccount.account_number == compact,  # type: ignore[arg-type]
-                        BankAccount.statement_identifier == compact,  # type: ignore[arg-type]
-                    )
-                )
-            )
-        ).first()
-    if row is None:
+    try:
+        async with read_session() as session:
+            found = await account_named(session, value)
+    except StatementRefused as refused:
+        raise SystemExit(f"trama statements: {refused.reason}") from None
+    if found is None:
         raise SystemExit(f"trama statements: no collection account {value!r}")
-    return uuid.UUID(str(row[0]))
+    return found
 
 
 async def _ingest(args: argparse.Namespace, settings: Settings) -> int:

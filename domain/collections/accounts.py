@@ -43,6 +43,7 @@ from domain.shared.time import utcnow
 
 __all__ = [
     "AccountInput",
+    "account_named",
     "get_account",
     "get_many",
     "list_accounts",
@@ -446,3 +447,37 @@ async def list_accounts(
         has_previous=after is not None,
         total=total,
     )
+
+
+async def account_named(session: AsyncSession, name: str) -> uuid.UUID | None:
+    """The account an operator names (the CLI's ``--account``, an inbox folder): its id
+    (UUID or global id), its number or its statement identifier, written with or without
+    spaces, dots and dashes. None when no account has that name; refused when several do
+    (the same number at two banks): the operator names it by its id then."""
+    key = parse_uuid(name) or wire.parse_global_id(name, "CollectionAccount")
+    if key is not None:
+        found = await session.get(BankAccount, key)
+        return found.id if found is not None else None
+    compact = _SEPARATORS.sub("", name).upper()
+    rows = await session.execute(
+        sa.select(col(BankAccount.id))
+        .where(
+            sa.or_(
+                col(BankAccount.account_number) == compact,
+                col(BankAccount.statement_identifier) == compact,
+            )
+        )
+        .order_by(col(BankAccount.id))
+    )
+    ids = list(rows.scalars())
+    if len(ids) > 1:
+        from domain.collections.errors import RefusalCode, StatementRefused
+
+        raise StatementRefused(
+            RefusalCode.UNKNOWN_ACCOUNT,
+            f"{len(ids)} registered accounts are named {name[:64]!r} (at different banks): "
+            "name the account by its id ("
+            + ", ".join(wire.global_id("CollectionAccount", i) for i in ids)
+            + ")",
+        )
+    return ids[0] if ids else None

@@ -118,3 +118,28 @@ async def test_csv_exports_go_in_their_accounts_folder(
     reason = json.loads((inbox / "rejected" / "suelto.csv.reason.json").read_text())
     assert reason["code"] == "UNKNOWN_ACCOUNT"
     assert len(await lines_of(account.id)) == 4
+
+
+async def test_a_folder_named_like_two_accounts_is_refused_not_guessed(
+    make_account, other_lender, settings: Settings, tmp_path: Path
+) -> None:
+    """The same number at two banks (here of two lenders): an export in the folder of that
+    number is rejected with the accounts' ids, never booked to either; the folder named
+    after the account's id takes it."""
+    from tests.domain.collections.test_tabular_and_refusals import CARTOLA
+
+    theirs = await make_account(partner=other_lender, mapping=CARTOLA, bank_code="001")
+    ours = await make_account(mapping=CARTOLA, bank_code="012")
+    inbox = tmp_path / "inbox"
+    (inbox / ours.account_number).mkdir(parents=True)
+    (inbox / ours.account_number / "cartola.csv").write_bytes(read("cartola_bancoestado.csv"))
+    before = await counts()
+    report = await statement_inbox.sweep(_settings(settings, inbox))
+    assert report.rejected == ["cartola.csv"]
+    reason = json.loads((inbox / "rejected" / "cartola.csv.reason.json").read_text())
+    assert reason["code"] == "UNKNOWN_ACCOUNT" and "2 registered accounts" in reason["message"]
+    assert await counts() == before
+    (inbox / str(ours.id)).mkdir()
+    (inbox / str(ours.id) / "cartola.csv").write_bytes(read("cartola_bancoestado.csv"))
+    assert (await statement_inbox.sweep(_settings(settings, inbox))).done == ["cartola.csv"]
+    assert len(await lines_of(ours.id)) == 4 and await lines_of(theirs.id) == []
