@@ -778,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": rounds,
             }
     ratios: dict[str, dict[str, float]] = {}
+    cpu_ratios: dict[str, dict[str, float]] = {}
     peer = summary.get("postgraphile", {})
     for server_name, figures_of in summary.items():
         if server_name == "postgraphile":
@@ -787,6 +788,11 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.setdefault(server_name, {})[query_name] = round(
                     figures["requests_per_second"] / peer[query_name]["requests_per_second"], 3
                 )
+                ours, theirs = figures["cpu_ms_per_request"], peer[query_name]["cpu_ms_per_request"]
+                if ours and theirs:
+                    # Less sensitive to the machine's other load than req/s: how many of
+                    # PostGraphile's requests one of Trama's costs in server CPU.
+                    cpu_ratios.setdefault(server_name, {})[query_name] = round(ours / theirs, 2)
     goals: dict[str, dict[str, Any]] = {}
     for mode, processes in specs:
         name = f"trama_{processes}p" + ("" if mode is None else f"_compiled_{mode}")
@@ -822,6 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         "uptime_after": uptime_after,
         "results": summary,
         "ratio_to_postgraphile_req_per_s": ratios,
+        "cpu_per_request_relative_to_postgraphile": cpu_ratios,
         "goals": goals,
     }
     print(json.dumps(report, indent=2, default=str))
