@@ -149,6 +149,16 @@ CATALOG: tuple[TypologySpec, ...] = (
         Priority.LOW,
         sla_business_days=10,
     ),
+    # Added by migration 0009 (collections): a payment nobody could match to a credit.
+    TypologySpec(
+        "PAGO_NO_IDENTIFICADO",
+        "Pago no identificado",
+        "Un pago recibido en una cuenta de recaudación que no se pudo asignar a ningún "
+        "crédito: hay que identificar al deudor y el crédito que paga.",
+        Priority.HIGH,
+        sla_business_days=5,
+        requires_amount=True,
+    ),
 )
 
 BY_CODE = {spec.code: spec for spec in CATALOG}

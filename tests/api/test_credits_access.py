@@ -104,7 +104,10 @@ async def test_a_customer_sees_only_their_own_credits(gql, runtime, agent):
     mine = demo["DHPS62"]
     me = customer_token(runtime, mine.customer_id)
     viewer = data(await gql("{ viewer { roles scopes } }", token=me), "viewer")
-    assert viewer == {"roles": ["customer"], "scopes": ["cases:read", "credits:read"]}
+    assert viewer == {
+        "roles": ["customer"],
+        "scopes": ["cases:read", "credits:read", "loyalty:read", "loyalty:write"],
+    }
     page = data(await gql(MINE, {}, token=me), "myCredits")
     assert page["totalCount"] == 1
     (edge,) = page["edges"]

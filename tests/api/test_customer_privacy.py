@@ -218,16 +218,23 @@ async def listed(gql: Any, token: str, search: str | None = None) -> list[dict[s
 
 
 async def related_ids(partner: uuid.UUID) -> set[str]:
-    """Customers the partner is related to, computed here from the tables themselves."""
+    """Customers the partner is related to, computed here from the tables themselves: its
+    own, those it lends to or has a case with, the members of its loyalty programs."""
     from domain.cases.models import Case, CasePartnerStatus
+    from domain.loyalty.models import LoyaltyAccount, LoyaltyProgram
 
     customers, credits = table_of(Customer), table_of(Credit)
+    accounts, programs = table_of(LoyaltyAccount), table_of(LoyaltyProgram)
     cases, statuses = table_of(Case), table_of(CasePartnerStatus)
     async with read_session() as session:
         home = {r for (r,) in await session.execute(
             sa.select(customers.c.id).where(customers.c.home_partner_id == partner))}  # fmt: skip
         lent = {r for (r,) in await session.execute(
             sa.select(credits.c.customer_id).where(credits.c.partner_id == partner))}  # fmt: skip
+        members = {r for (r,) in await session.execute(
+            sa.select(accounts.c.customer_id)
+            .join(programs, programs.c.id == accounts.c.program_id)
+            .where(programs.c.partner_id == partner))}  # fmt: skip
         rows = (await session.execute(sa.select(cases))).all()
         status_rows = (await session.execute(sa.select(statuses))).all()
     involved = {s.case_id for s in status_rows if s.partner_id == partner}
@@ -237,7 +244,7 @@ async def related_ids(partner: uuid.UUID) -> set[str]:
         if partner in (c.originating_partner_id, c.handling_partner_id, c.pending_derivation_to)
         or c.id in involved
     }
-    return {gid("Customer", k) for k in home | lent | in_cases}
+    return {gid("Customer", k) for k in home | lent | members | in_cases}
 
 
 # --- the rule, role by role, on every path ---------------------------------------------------

@@ -42,8 +42,11 @@ async def visible_ids(who: Principal) -> set[uuid.UUID]:
 
 
 def test_a_customer_reads_credits_and_cases_and_nothing_else():
-    # cases:read since issue 9 (myCases); each domain narrows it to their own rows
-    assert ROLE_SCOPES[Role.CUSTOMER] == frozenset({Scope.CREDITS_READ, Scope.CASES_READ})
+    # cases:read since issue 9 (myCases), loyalty since issue 13 (their own balances, and
+    # redeeming their points); each domain narrows it to their own rows
+    assert ROLE_SCOPES[Role.CUSTOMER] == frozenset(
+        {Scope.CREDITS_READ, Scope.CASES_READ, Scope.LOYALTY_READ, Scope.LOYALTY_WRITE}
+    )
 
 
 async def test_a_customer_sees_only_their_own_credits(make_credit, two_customers, outsider):

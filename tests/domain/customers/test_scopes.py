@@ -13,6 +13,7 @@ from app.db import read_session, transaction
 from domain.credits.models import Credit
 from domain.customers import scopes, service
 from domain.customers.models import Customer
+from domain.loyalty.models import LoyaltyAccount, LoyaltyProgram
 from domain.partners.models import Partner
 from domain.shared.errors import Forbidden
 from domain.shared.models import table_of
@@ -46,7 +47,16 @@ async def world(db: Any) -> dict[str, Any]:
         }
         rows = (await session.execute(sa.select(CUSTOMERS))).all()
         lent = (await session.execute(sa.select(Credit.customer_id, Credit.partner_id))).all()  # type: ignore[call-overload]
-    return {"partners": partners, "customers": rows, "lent": lent}
+        accounts, programs = table_of(LoyaltyAccount), table_of(LoyaltyProgram)
+        members = (
+            await session.execute(
+                sa.select(accounts.c.customer_id, programs.c.partner_id).join(
+                    programs, programs.c.id == accounts.c.program_id
+                )
+            )
+        ).all()
+    # a partner holding a credit or running a loyalty program the customer belongs to
+    return {"partners": partners, "customers": rows, "lent": [*lent, *members]}
 
 
 async def test_the_rule_for_each_kind_of_principal(world: dict[str, Any]) -> None:
@@ -106,7 +116,7 @@ async def test_an_involvement_rule_registers_into_every_path(world: dict[str, An
         assert target.id in await ids_where(scopes.related_to(who))
     finally:
         scopes._INVOLVEMENTS.pop("test_loyalty", None)
-    assert set(scopes.involvement_rules()) == {"cases", "credits"}
+    assert set(scopes.involvement_rules()) == {"cases", "credits", "loyalty"}
 
 
 async def test_the_exact_lookup_is_for_partners(world: dict[str, Any]) -> None:
