@@ -22,6 +22,7 @@ from strawberry.types.graphql import OperationType
 
 from app import metrics
 from app.auth.tokens import TokenError
+from app.compiled.engine import CompiledReads
 from app.db import request_reads
 from app.graphiql import graphiql_html
 from app.graphql_uploads import MULTIPART, UploadRefused, read_multipart
@@ -114,6 +115,8 @@ class GraphQLEndpoint:
         self.settings = runtime.settings
         #: APQ and the allow-list (app/persisted_queries.py).
         self.persisted = runtime.persisted_queries
+        #: Query operations answered from their compiled plans (app/compiled).
+        self.compiled = CompiledReads(runtime.schema, runtime.settings)
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -307,6 +310,33 @@ class GraphQLEndpoint:
         auth_error: str | None,
         started: float,
     ) -> Response:
+        operation = metrics.operation_label(params.get("operationName"))
+        compiled = self.compiled
+        if compiled.mode == "on" and principal is not None:
+            body = await compiled.answer(params, principal)
+            if body is not None:
+                metrics.GRAPHQL_OPERATIONS.labels(operation, "http").inc()
+                metrics.GRAPHQL_LATENCY.labels(operation).observe(time.perf_counter() - started)
+                return Response(body, media_type=media)
+        result = await self._run(request, params, principal, auth_error)
+        response = self._respond(result, media, operation, started)
+        if compiled.mode == "on" and result.data is not None:
+            compiled.learn(params)
+        elif compiled.mode == "shadow":
+
+            async def normal(other: Any) -> tuple[bytes, bool]:
+                again = await self._run(request, params, other, None)
+                return bytes(self._body(again)[0]), again.data is not None
+
+            await compiled.shadow(
+                params, principal, bytes(response.body), result.data is not None, normal
+            )
+        return response
+
+    async def _run(
+        self, request: Request, params: dict[str, Any], principal: Any, auth_error: str | None
+    ) -> ExecutionResult:
+        """The normal path: strawberry and graphql-core, field by field."""
         context = Context(
             request_id=request_id_var.get() or "-",
             principal=principal,
@@ -323,9 +353,8 @@ class GraphQLEndpoint:
             if request.method == "GET"
             else {OperationType.QUERY, OperationType.MUTATION}
         )
-        operation = metrics.operation_label(params.get("operationName"))
         try:
-            result = await self.runtime.schema.execute(
+            return await self.runtime.schema.execute(
                 params["query"],
                 variable_values=params.get("variables"),
                 context_value=context,
@@ -345,26 +374,32 @@ class GraphQLEndpoint:
             raise HTTPProblem(400, exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise HTTPProblem(400, "a non-empty `query` string is required") from None
-        return self._respond(result, media, operation, started)
+
+    @staticmethod
+    def _body(result: ExecutionResult) -> tuple[bytes, bool]:
+        """The response body of ``result``, and whether it is a request error (nothing ran)."""
+        body: dict[str, Any] = {}
+        errors = result.errors or []
+        if errors:
+            body["errors"] = [e.formatted for e in errors]
+        # A request error (nothing executed) has no `data`; once execution starts it is kept.
+        request_error = bool(result.data is None and errors and all(e.path is None for e in errors))
+        if not request_error:
+            body["data"] = result.data
+        if result.extensions:
+            body["extensions"] = result.extensions
+        return orjson.dumps(body), request_error
 
     def _respond(
         self, result: ExecutionResult, media: str, operation: str, started: float
     ) -> Response:
-        body: dict[str, Any] = {}
         status = 200
         errors = result.errors or []
-        if errors:
-            body["errors"] = [e.formatted for e in errors]
-            for error in errors:
-                metrics.GRAPHQL_ERRORS.labels((error.extensions or {}).get("code", "UNKNOWN")).inc()
-        # A request error (nothing executed) has no `data`; once execution starts it is kept.
-        request_error = result.data is None and errors and all(e.path is None for e in errors)
-        if not request_error:
-            body["data"] = result.data
-        elif media == GRAPHQL_RESPONSE:
+        for error in errors:
+            metrics.GRAPHQL_ERRORS.labels((error.extensions or {}).get("code", "UNKNOWN")).inc()
+        body, request_error = self._body(result)
+        if request_error and media == GRAPHQL_RESPONSE:
             status = _STATUS_BY_CODE.get((errors[0].extensions or {}).get("code", ""), 400)
-        if result.extensions:
-            body["extensions"] = result.extensions
         metrics.GRAPHQL_OPERATIONS.labels(operation, "http").inc()
         metrics.GRAPHQL_LATENCY.labels(operation).observe(time.perf_counter() - started)
         headers = {"WWW-Authenticate": 'Bearer realm="trama"'} if status == 401 else {}
@@ -375,4 +410,4 @@ class GraphQLEndpoint:
         ]
         if retry:
             headers["Retry-After"] = str(max(retry))
-        return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)
+        return Response(body, status_code=status, media_type=media, headers=headers)

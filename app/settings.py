@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     #: Client ids of the federation router's credentials: when introspection is off (the
     #: production default) only they may read `_service { sdl }`.
     federation_router_clients: Annotated[list[str], NoDecode] = []
+    #: Compiled reads (README, "Compiled reads"): "on" answers the query operations it can
+    #: from their compiled plans, "shadow" answers normally and compares (tests), "off".
+    compiled_reads: Literal["on", "off", "shadow"] = "on"
+    #: Compiled plans kept per API process (LRU; as many parsed documents).
+    compiled_reads_cache: Annotated[int, Field(ge=1, le=100_000)] = 1024
 
     # events and workers
     #: Days relayed events are kept as the log partners replay from.

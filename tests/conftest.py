@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from app.auth.keys import KeyStore
 from app.cli import migrate
+from app.compiled import compiled_read
 from app.db import Database, close_database, init_database
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
@@ -34,6 +35,8 @@ from tests.event_contract import report as event_report
 
 # The business clock of this process: a fixed start, never the machine's date.
 test_clock.install()
+
+pytest_plugins = ["tests.compiled_shadow"]
 
 # The partner platforms of the tests are fakes on this machine: the test settings allow
 # connectors to reach loopback, explicitly (every other internal address stays refused;
@@ -197,6 +200,8 @@ def make_settings(var_dir: Path, database_url: str, **overrides: Any) -> Setting
         # Keys and channels of one test process: parallel workers never share a bucket.
         "redis_namespace": f"trama-test-{os.getpid()}",
         "log_format": "text",
+        # Compiled reads answer beside the normal path, which must agree (compiled_shadow).
+        "compiled_reads": os.environ.get("TRAMA_COMPILED_READS", "shadow"),
     }
     values.update(overrides)
     return Settings(**values)
@@ -313,6 +318,8 @@ class StatementCounter:
         self.statements: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if compiled_read.get():
+            return  # shadow mode's second answer (app/compiled): not the path under test
         self.statements.append(statement)
 
     @property
