@@ -291,6 +291,7 @@ async def _months(
     for total in await loyalty_balances.program_totals_by_month(session, program=program):
         trama[(total.month, total.kind)] = [total.points, total.entries]
     last_month = f"{max(m for m, _ in legacy)}" if legacy else ""
+    by_day = await _expiry_days_by_month(session, run_id)
     fresh: list[dict[str, Any]] = []
     out.months = []
     for key in sorted(set(legacy) | {k for k in trama if k[0] <= last_month}):
@@ -304,6 +305,22 @@ async def _months(
         if lp == tp:
             continue
         out.months_differing += 1
+        explanation: dict[str, Any] = {"legacyMovements": lc, "tramaEntries": tc}
+        if kind == EntryKind.EXPIRY.value:
+            members, points = by_day.get(month_text, (0, 0))
+            explanation["expiryDiscrepancies"] = {"members": members, "points": points}
+            explanation["text"] = (
+                "the expirations Trama computed differ from the legacy system's"
+                + (
+                    f"; all of it is the {members} member(s) of the expiry report"
+                    if points == tp - lp
+                    else f"; the expiry report's members account for {points} of it"
+                )
+            )
+        else:
+            explanation["text"] = (
+                "the program holds other entries of this month, or some movements were not written"
+            )
         fresh.append(
             {
                 "id": uuid7(),
@@ -316,20 +333,34 @@ async def _months(
                 "legacy_points": lp,
                 "trama_points": tp,
                 "difference": tp - lp,
-                "explanation": {
-                    "legacyMovements": lc,
-                    "tramaEntries": tc,
-                    "text": (
-                        "the expirations Trama computed differ from the legacy system's"
-                        if kind == EntryKind.EXPIRY.value
-                        else "the program holds other entries of this month, or some"
-                        " movements were not written"
-                    ),
-                },
+                "explanation": explanation,
             }
         )
     if fresh:
         await session.execute(sa.insert(table_of(MigrationDiscrepancy)), fresh)
+
+
+async def _expiry_days_by_month(
+    session: AsyncSession, run_id: uuid.UUID
+) -> dict[str, tuple[int, int]]:
+    """The run's EXPIRY discrepancies (a member's last day where the two systems expired
+    different points) per month the expiry ran in (the day after the last day, as both the
+    legacy expiry rows and Trama's EXPIRY entries are dated): (members, points) — points
+    signed as a month's difference (Trama less legacy)."""
+    table = table_of(MigrationDiscrepancy)
+    rows = await session.execute(
+        sa.select(table.c.member_no, table.c.period, table.c.difference).where(
+            table.c.run_id == run_id, table.c.kind == DiscrepancyKind.EXPIRY.value
+        )
+    )
+    members: dict[str, set[str]] = defaultdict(set)
+    points: dict[str, int] = defaultdict(int)
+    for member_no, period, difference in rows:
+        ran = date.fromisoformat(str(period)) + timedelta(days=1)
+        month = f"{ran.year:04d}-{ran.month:02d}"
+        members[month].add(str(member_no))
+        points[month] += int(difference)
+    return {m: (len(members[m]), points[m]) for m in points}
 
 
 async def _shadow(

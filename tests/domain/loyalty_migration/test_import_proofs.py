@@ -9,7 +9,7 @@ such difference by those reversals."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -129,12 +129,34 @@ async def test_every_difference_on_a_clean_export_is_explained(
             .scalars()
             .all()
         )
+        months = (
+            (
+                await session.execute(
+                    sa.select(MigrationDiscrepancy).where(
+                        MigrationDiscrepancy.run_id == result.run_id,
+                        MigrationDiscrepancy.kind == "MONTH",
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     # the days that differ, each with what each system expired and the legacy rows
     assert days
+    by_month: dict[str, int] = {}
     for day in days:
         why = day.explanation
         assert day.difference == why["legacyExpired"] - why["tramaExpired"] != 0
         assert sum(-m["points"] for m in why["legacyMovements"]) == why["legacyExpired"]
+        ran = date.fromisoformat(day.period) + timedelta(days=1)  # the expiry runs next day
+        key = f"{ran.year:04d}-{ran.month:02d}"
+        by_month[key] = by_month.get(key, 0) + day.difference
+    # only the months' expiries differ, each by exactly those member-days
+    assert proof.months_differing == len(months) > 0
+    assert {m.movement_kind for m in months} == {"EXPIRY"}
+    assert {m.period: m.difference for m in months} == {k: v for k, v in by_month.items() if v}
+    for month in months:
+        assert month.explanation["expiryDiscrepancies"]["points"] == month.difference
 
 
 async def test_the_shadow_run_finds_rules_that_would_have_earned_otherwise(
