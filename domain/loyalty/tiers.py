@@ -84,6 +84,11 @@ async def review_tiers(
     policy = version.rules.tiers
     zone = ZoneInfo(program.timezone)
     since = today - timedelta(days=policy.window_days - 1)
+    if upgrades_only and policy.levels:  # a member on the highest tier has nowhere to go up
+        top = policy.levels[-1].code
+        accounts = [a for a in accounts if a.tier_code != top]
+        if not accounts:
+            return []
     points = await window_points(
         session, account_ids=[a.id for a in accounts], since=since, zone=zone
     )

@@ -273,3 +273,43 @@ async def test_the_rule_set_in_force_on_the_purchases_local_day(db: Any) -> None
             ).all()
         )
     assert versions == {"V1": 1, "V2": 2}
+
+
+async def test_an_accrual_raises_the_tier_at_once(db: Any) -> None:
+    from domain.loyalty.models import LoyaltyAccount, LoyaltyTierChange
+
+    world = await make_program("NIVELES")  # ORO from 5000 points in 365 days
+    rising, one = await _member(world, 7)
+    gold, two = await _member(world, 8)
+    async with transaction() as session:
+        await session.execute(
+            sa.update(LoyaltyAccount).where(LoyaltyAccount.id == gold).values(tier_code="ORO")
+        )
+    when = clock.utcnow() - timedelta(hours=2)
+    await _record_and_accrue(
+        world,
+        [
+            _buy("N1", "250000.00", one, when, mcc="5411"),  # 5000 points
+            _buy("N2", "1000.00", two, when, mcc="5411"),  # 20 * 1.5 for ORO
+        ],
+    )
+    async with read_session() as session:
+        tiers = dict(
+            (
+                await session.execute(
+                    sa.select(LoyaltyAccount.id, LoyaltyAccount.tier_code).where(
+                        LoyaltyAccount.program_id == world.program_id
+                    )
+                )
+            ).all()
+        )
+        changes = (
+            await session.execute(
+                sa.select(LoyaltyTierChange.account_id, LoyaltyTierChange.to_tier).where(
+                    LoyaltyTierChange.account_id.in_([rising, gold])  # type: ignore[attr-defined]
+                )
+            )
+        ).all()
+    assert (tiers[rising], tiers[gold]) == ("ORO", "ORO")
+    assert [tuple(c) for c in changes] == [(rising, "ORO")]
+    assert {k: v[0] for k, v in (await _points(world)).items()} == {"N1": 5000, "N2": 30}
