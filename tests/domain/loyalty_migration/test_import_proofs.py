@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,13 +20,20 @@ from app.db import Database, read_session
 from domain.loyalty.models import LoyaltyEntry
 from domain.loyalty_migration import importer, journal
 from domain.loyalty_migration.generator import generate
-from domain.loyalty_migration.models import LegacyMovement, MigrationDiscrepancy
+from domain.loyalty_migration.models import (
+    LegacyMember,
+    LegacyMovement,
+    MigrationBatch,
+    MigrationDiscrepancy,
+    MigrationRun,
+)
 from tests.domain.loyalty_migration.support import (
     REFUNDS_TAKE_THEIR_OWN_LOT,
     assert_balances_proven,
     balances_at_cutoff,
     get_run,
     make_program,
+    row_counts,
     run_import,
 )
 
@@ -214,3 +222,68 @@ async def test_the_shadow_run_finds_rules_that_would_have_earned_otherwise(
         assert worst["tramaPoints"] > worst["legacyPoints"]
     # the balances are the legacy history's, whatever the rules say
     await assert_balances_proven(program, export, result.run_id)
+
+
+async def test_a_batch_that_fails_midway_leaves_nothing_and_is_redone(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch 3 fails after its customers, accounts and ledger history were written (while
+    archiving its legacy records): its transaction takes all of it back, the checkpoint
+    stays at batch 2, and the same import again writes batch 3 and the rest once."""
+    export = generate(tmp_path, members=40, transactions=800, seed=12, keep_facts=True)
+    program = await make_program()
+    real_archive = importer._archive
+
+    async def failing_archive(session: Any, run_id: Any, seq: int, *args: Any) -> None:
+        await real_archive(session, run_id, seq, *args)
+        if seq == 3:
+            raise RuntimeError("the connection went away in the middle of batch 3")
+
+    before = await row_counts()
+    monkeypatch.setattr(importer, "_archive", failing_archive)
+    with pytest.raises(RuntimeError, match="batch 3"):
+        await run_import(tmp_path, program, batch_size=100)
+    monkeypatch.setattr(importer, "_archive", real_archive)
+
+    async with read_session() as session:
+        run = (await session.execute(sa.select(MigrationRun))).scalar_one()
+        batches = set((await session.execute(sa.select(MigrationBatch.id))).scalars())
+        written = set(
+            (
+                await session.execute(
+                    sa.select(LoyaltyEntry.migration_batch_id)
+                    .where(LoyaltyEntry.migration_batch_id.is_not(None))  # type: ignore[union-attr]
+                    .distinct()
+                )
+            ).scalars()
+        )
+        archived = set(
+            (await session.execute(sa.select(LegacyMember.batch_seq).distinct())).scalars()
+        )
+        members_written = (
+            await session.execute(sa.select(sa.func.count()).select_from(LegacyMember))
+        ).scalar_one()
+    assert (run.batches_done, run.status) == (2, "IMPORTING") and run.batches_planned > 3
+    assert written == batches and len(batches) == 2 and archived == {1, 2}
+    after = await row_counts()
+    # exactly two batches' members became customers and accounts
+    assert after["loyalty_accounts"] - before["loyalty_accounts"] == members_written
+    assert after["loyalty_entries"] > before["loyalty_entries"]
+
+    again, proof = await run_import(tmp_path, program, batch_size=100)
+    assert again.resumed and again.run_id == run.id
+    assert again.batches_written == run.batches_planned - 2
+    assert proof is not None
+    await assert_balances_proven(program, export, run.id)
+    async with read_session() as session:
+        duplicates = (
+            await session.execute(
+                sa.select(LoyaltyEntry.dedupe_key)
+                .where(LoyaltyEntry.program_id == program.id)
+                .group_by(LoyaltyEntry.dedupe_key)
+                .having(sa.func.count() > 1)
+            )
+        ).all()
+        (check,) = await journal.verify_all(session, [run.id])
+    assert duplicates == [] and check.ok and check.batches == run.batches_planned
+    assert (await row_counts())["loyalty_accounts"] - before["loyalty_accounts"] == 40
