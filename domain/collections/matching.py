@@ -279,6 +279,7 @@ async def _decide(
             lines=pending,
             rules=rule_set.rules,
             policy=policy,
+            through=max(line.day for line in lines),
         )
         if pending:
             rest, more = decide(pending, rule_set.rules, index)
@@ -295,6 +296,7 @@ async def _decide(
             lines=lines,
             rules=rule_set.rules,
             policy=policy,
+            through=max(line.day for line in lines),
         )
         await _payoffs(session, index, needs_payoff, lines, policy)
         decisions, _ = decide(lines, rule_set.rules, index)

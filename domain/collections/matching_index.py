@@ -14,7 +14,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.collections.matching_engine import (
+    MAX_INSTALLMENTS_TOGETHER,
     PAYABLE,
     CreditFacts,
     InstallmentDue,
@@ -31,7 +33,15 @@ from domain.collections.matching_engine import (
     _context,
 )
 from domain.collections.matching_models import ApplicationStatus, LineApplication
-from domain.collections.matching_rules import CriterionType, Rule, RuleKind, Source
+from domain.collections.matching_rules import (
+    AmountMode,
+    CriterionType,
+    Rule,
+    RuleKind,
+    Source,
+    Split,
+    Target,
+)
 from domain.collections.matching_text import id_keys, references_in
 from domain.collections.models import BankAccount, StatementLine
 from domain.credits.models import Credit, Installment
@@ -62,8 +72,10 @@ async def _credit_facts(
     condition: sa.ColumnElement[bool],
     policy: CreditPolicy,
     index: MatchIndex,
+    few: _Few | None = None,
 ) -> list[uuid.UUID]:
-    """Add to ``index`` the credits ``condition`` selects, with their unpaid installments."""
+    """Add to ``index`` the credits ``condition`` selects, with their unpaid installments
+    (or, with ``few``, those the AMOUNT-source rules read)."""
     credits = table_of(Credit)
     customers = table_of(Customer)
     found = (
@@ -118,7 +130,7 @@ async def _credit_facts(
         outstanding,
         principal_unpaid,
         interest_due,
-    ) in await _unpaid_rows(session, open_ids):
+    ) in await _unpaid_rows(session, open_ids, few):
         index.credits[credit_id].unpaid.append(
             InstallmentDue(
                 number=number,
@@ -131,15 +143,111 @@ async def _credit_facts(
     return [r.id for r in new]
 
 
+@dataclass(frozen=True, slots=True)
+class _Few:
+    first: int
+    through: date
+
+
+def _few_rows(rules: Sequence[Rule], through: date) -> _Few | None:
+    """What the AMOUNT-source rules read of a credit only they found, when that is a few
+    installments: with every such rule splitting nothing and comparing the amount (mode
+    EQUALS) with targets among INSTALLMENT (the oldest unpaid, the next falling due on or
+    after the line's day), INSTALLMENTS (the first ``MAX_INSTALLMENTS_TOGETHER`` unpaid) and
+    OVERDUE (every unpaid one due by the line's day), those are the first unpaid rows
+    (three at least: the amount index keeps three per credit), every row due by the last
+    line's day and the first one after it. None when some rule needs more (a payoff)."""
+    wanted: set[Target] = set()
+    for rule in rules:
+        if not (rule.enabled and rule.kind == RuleKind.MATCH and rule.source == Source.AMOUNT):
+            continue
+        amount = rule.criterion(CriterionType.AMOUNT)
+        if rule.split != Split.NONE or amount is None or amount.mode != AmountMode.EQUALS:
+            return None
+        wanted.update(amount.targets)
+    if not wanted <= {Target.INSTALLMENT, Target.INSTALLMENTS, Target.OVERDUE}:
+        return None
+    first = MAX_INSTALLMENTS_TOGETHER if Target.INSTALLMENTS in wanted else 3
+    return _Few(first, through)
+
+
+async def _few_unpaid_rows(
+    session: AsyncSession, credit_ids: list[uuid.UUID], few: _Few
+) -> Sequence[Sequence[Any]]:
+    rows = table_of(Installment)
+    credits = table_of(Credit)
+    later = rows.c.due_date > few.through
+    inner = (
+        sa.select(
+            rows.c.credit_id,
+            rows.c.number,
+            rows.c.due_date,
+            (
+                rows.c.amount
+                + rows.c.late_interest_accrued
+                - rows.c.principal_paid
+                - rows.c.interest_paid
+                - rows.c.charges_paid
+                - rows.c.late_interest_paid
+            ).label("outstanding"),
+            (rows.c.principal - rows.c.principal_paid).label("principal_unpaid"),
+            (rows.c.interest - rows.c.capitalised - rows.c.interest_paid).label("interest_due"),
+            sa.func.row_number()
+            .over(partition_by=rows.c.credit_id, order_by=rows.c.number)
+            .label("k"),
+            sa.func.row_number()
+            .over(partition_by=(rows.c.credit_id, later), order_by=rows.c.number)
+            .label("k_later"),
+        )
+        .select_from(
+            rows.join(
+                credits,
+                sa.and_(
+                    credits.c.id == rows.c.credit_id, credits.c.schedule_no == rows.c.schedule_no
+                ),
+            )
+        )
+        .where(rows.c.status != "PAID")
+    )
+    out: list[Sequence[Any]] = []
+    for chunk in _chunks(credit_ids):
+        sub = inner.where(rows.c.credit_id.in_(chunk)).subquery()
+        result = await session.execute(
+            sa.select(
+                sub.c.credit_id,
+                sub.c.number,
+                sub.c.due_date,
+                sub.c.outstanding,
+                sub.c.principal_unpaid,
+                sub.c.interest_due,
+            )
+            .where(
+                sa.or_(
+                    sub.c.k <= few.first,
+                    sub.c.due_date <= few.through,
+                    sub.c.k_later == 1,
+                )
+            )
+            .order_by(sub.c.credit_id, sub.c.number)
+        )
+        out.extend(tuple(r) for r in result)
+    return out
+
+
 async def _unpaid_rows(
-    session: AsyncSession, credit_ids: list[uuid.UUID]
+    session: AsyncSession, credit_ids: list[uuid.UUID], few: _Few | None = None
 ) -> Sequence[Sequence[Any]]:
     """(credit id, number, due date, outstanding, principal unpaid, scheduled interest
     unpaid) of the unpaid installments of the schedules in force of ``credit_ids``, in
     order. Tens of rows per credit: on PostgreSQL read through the driver itself (asyncpg's
-    records cost a fraction of SQLAlchemy's rows; the same values)."""
+    records cost a fraction of SQLAlchemy's rows; the same values).
+
+    ``few``: only the first ``few.first`` unpaid rows, those falling due by ``few.through``
+    and the first one after it (see :func:`_few_rows`)."""
     if not credit_ids:
         return []
+    if few is not None:
+        return await _few_unpaid_rows(session, credit_ids, few)
     rows = table_of(Installment)
     credits = table_of(Credit)
     columns = (
@@ -315,10 +423,18 @@ async def add_amount_candidates(
     lines: Sequence[LineView],
     rules: Sequence[Rule],
     policy: CreditPolicy,
+    through: date | None = None,
 ) -> None:
     """Complete an index built with ``amounts=False`` with the AMOUNT-source candidates of
-    ``lines`` (the lines its first pass left undecided)."""
-    await _amount_candidates(session, index, partner_id, lines, rules, policy)
+    ``lines`` (the lines its first pass left undecided). ``through``: the last day of any
+    line the index will decide (the lines' own by default); a credit only these rules find
+    is loaded with the installments they read (``_few_rows``), not all of them."""
+    days = [line.day for line in lines]
+    if not days:
+        index.amounts_loaded = True
+        return
+    few = _few_rows(rules, max(through or max(days), max(days)))
+    await _amount_candidates(session, index, partner_id, lines, rules, policy, few)
     index.add_installment_amounts()
     index.amounts_loaded = True
 
@@ -330,6 +446,7 @@ async def _amount_candidates(
     lines: Sequence[LineView],
     rules: Sequence[Rule],
     policy: CreditPolicy,
+    few: _Few | None = None,
 ) -> None:
     """The lender's credits with an unpaid installment of about a line's amount falling due
     about its day (the windows and tolerances of the AMOUNT rules)."""
@@ -384,7 +501,7 @@ async def _amount_candidates(
         )
         ids = [c for c in candidates if c not in index.credits]
         for part in _chunks(ids):
-            await _credit_facts(session, credits.c.id.in_(part), policy, index)
+            await _credit_facts(session, credits.c.id.in_(part), policy, index, few)
 
 
 class _NoWindow:
