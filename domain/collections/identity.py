@@ -21,6 +21,10 @@ there is not stored again, whichever file, format or channel brings it. The key 
     one. Two identical movements in two interim reports of the same day, without any bank
     reference, are taken for one (no file tells them apart); the end-of-day statement that
     has both brings the second.
+
+A reference already known for the account on another movement (another booking date or
+amount: a bank that numbers its movements afresh every day or every export) is not an
+identity either: ingestion asks again with it ``distrusted`` and the line gets the hash.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from domain.collections.formats.base import ParsedLine
 
@@ -67,12 +71,15 @@ def _fingerprint(line: ParsedLine) -> tuple[str, int, str, str]:
     return (line.booking_date.isoformat(), line.amount, line.currency, reference)
 
 
-def identity_keys(account_id: uuid.UUID, lines: Sequence[ParsedLine]) -> list[str]:
-    """One key per line, in order (see the module's rules)."""
+def identity_keys(
+    account_id: uuid.UUID, lines: Sequence[ParsedLine], *, distrusted: Set[str] = frozenset()
+) -> list[str]:
+    """One key per line, in order (see the module's rules). ``distrusted``: reference keys
+    known for other movements, which take the hash instead."""
     refs = [_ref_key(line) for line in lines]
     # A reference that names two different movements in one statement is not an identity.
     seen: dict[str, tuple[str, int, str, str]] = {}
-    untrusted: set[str] = set()
+    untrusted: set[str] = set(distrusted)
     for ref, line in zip(refs, lines, strict=True):
         if ref is None:
             continue

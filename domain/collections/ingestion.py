@@ -20,6 +20,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from sqlmodel import col
 from domain.collections import access, counterparty
 from domain.collections.errors import RefusalCode, StatementRefused
 from domain.collections.formats import ReadLimits, TabularTarget, read_file
-from domain.collections.formats.base import AccountRef, ParsedLine, ParsedStatement
+from domain.collections.formats.base import AccountRef, ParsedLine, ParsedStatement, Problem
 from domain.collections.formats.tabular import ColumnMapping
 from domain.collections.identity import identity_keys
 from domain.collections.integrity import AccountState, check
@@ -430,6 +431,31 @@ async def _plan(
     integrity, problems = check(statement, state)
     keys = identity_keys(account.id, statement.lines)
     existing = await _existing(session, account.id, keys)
+    # A bank reference the account already has for another movement (another day or
+    # amount: references numbered afresh each day or export) would drop this line as a
+    # repeat: such references are not identities, the lines get their hash.
+    reused = {
+        key: index
+        for index, key in enumerate(keys)
+        if key.startswith("ref:")
+        and key in existing
+        and existing[key][2:]
+        != (statement.lines[index].booking_date, statement.lines[index].amount)
+    }
+    if reused:
+        keys = identity_keys(account.id, statement.lines, distrusted=set(reused))
+        existing = await _existing(session, account.id, keys)
+        for key, index in reused.items():
+            line = statement.lines[index]
+            problems.append(
+                Problem(
+                    "REFERENCE_REUSED",
+                    f"the bank reference {key[4:].removesuffix(':R')[:60]!r} was given before "
+                    f"to another movement: this {line.amount} {line.currency} of "
+                    f"{line.booking_date} is kept as a line of its own",
+                    line.where,
+                )
+            )
     new: list[int] = []
     confirm: list[uuid.UUID] = []
     end_of_day = not statement.kind.interim
@@ -456,20 +482,30 @@ async def _plan(
 
 async def _existing(
     session: AsyncSession, account_id: uuid.UUID, keys: list[str]
-) -> dict[str, tuple[uuid.UUID, uuid.UUID | None]]:
-    """identity key → (line id, booked statement id) of the account's known lines."""
+) -> dict[str, tuple[uuid.UUID, uuid.UUID | None, date, int]]:
+    """identity key → (line id, booked statement id, booking date, amount) of the
+    account's known lines."""
     lines = table_of(StatementLine)
-    found: dict[str, tuple[uuid.UUID, uuid.UUID | None]] = {}
+    found: dict[str, tuple[uuid.UUID, uuid.UUID | None, date, int]] = {}
     unique = sorted(set(keys))
     for start in range(0, len(unique), _IN_CHUNK):
         chunk = unique[start : start + _IN_CHUNK]
         rows = await session.execute(
-            sa.select(lines.c.identity_key, lines.c.id, lines.c.booked_statement_id).where(
-                lines.c.account_id == account_id, lines.c.identity_key.in_(chunk)
-            )
+            sa.select(
+                lines.c.identity_key,
+                lines.c.id,
+                lines.c.booked_statement_id,
+                lines.c.booking_date,
+                lines.c.amount,
+            ).where(lines.c.account_id == account_id, lines.c.identity_key.in_(chunk))
         )
         for row in rows:
-            found[row.identity_key] = (row.id, row.booked_statement_id)
+            found[row.identity_key] = (
+                row.id,
+                row.booked_statement_id,
+                row.booking_date,
+                row.amount,
+            )
     return found
 
 

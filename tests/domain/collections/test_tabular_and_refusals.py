@@ -320,3 +320,42 @@ async def test_a_zip_of_statements(make_account) -> None:
     result = await ingest(only_statements, "dia.zip")
     assert len(result.statements) == 2
     assert len(await lines_of(account.id)) == 3
+
+
+async def test_a_bank_reference_numbered_afresh_each_export_loses_no_line(make_account) -> None:
+    """Some banks number an export's movements from 1 (or each day's): the same reference
+    on another day or amount is another movement, kept and reported, never dropped as a
+    repeat; the same export again still adds nothing."""
+    account = await make_account(
+        mapping={
+            "date": "Fecha",
+            "amount": "Monto",
+            "bank_reference": "Nro",
+            "description": "Glosa",
+        }
+    )
+    monday = b"Fecha,Nro,Glosa,Monto\n2026-12-07,1,PAGO CR-1,150000\n2026-12-07,2,PAGO CR-2,80000\n"
+    tuesday = (
+        b"Fecha,Nro,Glosa,Monto\n2026-12-08,1,PAGO CR-3,150000\n2026-12-08,2,PAGO CR-4,95000\n"
+    )
+    await ingest(monday, "lunes.csv", account=account.id)
+    result = await ingest(tuesday, "martes.csv", account=account.id)
+    (statement,) = result.statements
+    assert result.new_line_count == 2
+    assert [p["code"] for p in statement.problems] == ["REFERENCE_REUSED", "REFERENCE_REUSED"]
+    assert statement.problems[0]["where"] == "row 2"
+    assert "'1' was given before" in statement.problems[0]["message"]
+    assert statement.integrity == "UNCHECKED"  # no balances in this export: nothing broken
+    stored = await lines_of(account.id)
+    assert [(line.booking_date.day, line.amount) for line in stored] == [
+        (7, 150000),
+        (7, 80000),
+        (8, 150000),
+        (8, 95000),
+    ]
+    assert [line.identity_key.split(":")[0] for line in stored] == ["ref", "ref", "h", "h"]
+    # Tuesday's export again (another file: one more blank line): nothing new.
+    again = await ingest(tuesday + b"\n", "martes-2.csv", account=account.id)
+    assert again.new_line_count == 0 and len(await lines_of(account.id)) == 4
+    # Monday's own lines are still recognised by their reference.
+    assert (await ingest(monday + b"\n", "lunes-2.csv", account=account.id)).new_line_count == 0
