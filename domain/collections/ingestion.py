@@ -431,16 +431,17 @@ async def _plan(
     integrity, problems = check(statement, state)
     keys = identity_keys(account.id, statement.lines)
     existing = await _existing(session, account.id, keys)
-    # A bank reference the account already has for another movement (another day or
-    # amount: references numbered afresh each day or export) would drop this line as a
-    # repeat: such references are not identities, the lines get their hash.
+    # A bank reference the account already has for another movement (another amount, or
+    # another day than an end-of-day statement booked it on: references numbered afresh
+    # each day or export) would drop this line as a repeat: such references are not
+    # identities, the lines get their hash. (A line only notified so far may be booked
+    # on another day by the end-of-day statement: the same movement.)
     reused = {
         key: index
         for index, key in enumerate(keys)
         if key.startswith("ref:")
         and key in existing
-        and existing[key][2:]
-        != (statement.lines[index].booking_date, statement.lines[index].amount)
+        and _another_movement(existing[key], statement.lines[index])
     }
     if reused:
         keys = identity_keys(account.id, statement.lines, distrusted=set(reused))
@@ -478,6 +479,15 @@ async def _plan(
         new=new,
         confirm=confirm,
     )
+
+
+def _another_movement(
+    known: tuple[uuid.UUID, uuid.UUID | None, date, int], line: ParsedLine
+) -> bool:
+    _, booked_by, booking_date, amount = known
+    if amount != line.amount:
+        return True
+    return booked_by is not None and booking_date != line.booking_date
 
 
 async def _existing(
