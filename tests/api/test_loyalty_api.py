@@ -189,6 +189,7 @@ async def test_redemptions_and_refusals_with_codes(gql: Any, token: Any) -> None
     result = adjust["data"]["adjustPoints"]
     assert result["balance"]["available"] == "500"
     assert result["movement"]["source"] == "MANUAL"
+    assert result["movement"]["actor"] == "test:supervisor@BANCO_PAMPA"  # the person
     assert result["movement"]["explanation"]["reason"] == "Compensación reclamo 123"
     made = await gql(
         REWARD,
