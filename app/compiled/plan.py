@@ -545,7 +545,8 @@ class Planner:
         self.variables = variables
         self.namespace: dict[str, Any] = {}
         self.sources: list[str] = []
-        self._names = itertools.count()
+        # From 1: the roots name their value v0 / r0 (app/compiled/roots.py).
+        self._names = itertools.count(1)
         self._objects: dict[int, str] = {}
         self.slots = 0
 

@@ -1,18 +1,21 @@
 """Compiled reads (app/compiled) against the normal path.
 
 - A property: selection sets generated over every declared type (fields in any order and
-  number, aliases, repeated fields, inline and named fragments, ``__typename``,
-  ``@include``/``@skip`` with variables, page sizes, views, orderings, filters, ``node`` and
-  ``nodes`` of every compiled type), sent for seven roles; shadow mode answers each with
+  number, aliases, repeated fields, inline fragments, ``__typename``, ``@include``/``@skip``
+  with variables, page sizes, every case view, ordering and filter field, the credits',
+  investors' and customers' filters, lookups by reference, portfolios as of a day, ``node``
+  and ``nodes`` of every compiled type), sent for seven roles; shadow mode answers each with
   both paths and the bodies must be the same bytes (tests/compiled_shadow.py). Runs on
   SQLite and, with TRAMA_TEST_DATABASE_URL, on PostgreSQL.
 - What the compiled path leaves to the normal one (mutations, undeclared fields, unknown
   directives, anonymous callers, errors) and that the answer is then the normal path's.
 - The plan cache: one plan per document and principal shape, bounded.
+- Pages after a cursor of every list (every case view and ordering), for every role.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -32,6 +35,7 @@ from app.seed_cases import seed_cases
 from domain.cases.models import Case
 from domain.credits.models import Credit
 from domain.investors.models import Investor
+from domain.partners.models import Partner
 from domain.shared.models import table_of
 from domain.shared.principal import Role, allowed_scopes
 from tests import compiled_shadow
@@ -53,6 +57,7 @@ class World:
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}
         self.ids: dict[str, str] = {}
+        self.values: dict[str, str] = {}
 
 
 @pytest.fixture
@@ -73,7 +78,23 @@ async def world(runtime: Any, db: Any) -> World:
             await session.execute(sa.select(credits.c.customer_id).where(credits.c.id == credit_id))
         ).scalar_one()
         investor_id = await first(table_of(Investor))
+        partners = table_of(Partner)
+        partner_id = await first(partners, partners.c.code == "BANCO_ANDINO")
+        case_row = (
+            await session.execute(
+                sa.select(cases.c.reference, cases.c.typology_code).where(cases.c.id == case_id)
+            )
+        ).one()
+        credit_reference = (
+            await session.execute(sa.select(credits.c.reference).where(credits.c.id == credit_id))
+        ).scalar_one()
+    out.values = {
+        "typology": case_row.typology_code,
+        "caseRef": case_row.reference,
+        "creditRef": credit_reference,
+    }
     out.ids = {
+        "partner": gid("Partner", partner_id),
         "case": gid("Case", case_id),
         "credit": gid("Credit", credit_id),
         "customer": gid("Customer", customer_id),
@@ -225,6 +246,43 @@ def connection(draw: st.DrawFn, type_name: str, depth: int) -> str:
 
 PAGE = st.sampled_from(["", "first: 3", "first: 0", "first: $page"])
 
+#: Every filter field of the case search, each with a value or two.
+CASE_FILTERS = {
+    "statuses": ["[OPEN, IN_PROGRESS]", "[RESOLVED, CLOSED, REJECTED]"],
+    "typologies": ["[$typology]"],
+    "originatingPartnerIds": ["[$partner]"],
+    "handlingPartnerIds": ["[$partner]"],
+    "priorities": ["[HIGH, CRITICAL]", "[LOW]"],
+    "slaStates": ["[AT_RISK, BREACHED]", "[ON_TRACK]"],
+    "createdFrom": ['"2026-01-01T00:00:00Z"'],
+    "createdTo": ['"2026-11-30T00:00:00Z"'],
+    "updatedFrom": ['"2026-06-01T00:00:00Z"'],
+    "updatedTo": ['"2026-12-31T00:00:00Z"'],
+    "customerId": ["$customerOfCase"],
+    "pendingDerivation": ["true", "false"],
+    "text": ['"CS-"', '"a"'],
+}
+CASE_ORDERS = ["CREATED_AT_DESC", "CREATED_AT_ASC", "UPDATED_AT_DESC", "UPDATED_AT_ASC"]
+CASE_ORDERS.append("SLA_DUE_AT_ASC")
+CREDIT_FILTERS = {
+    "status": ["[ACTIVE, DELINQUENT]", "[PAID_OFF]"],
+    "agingBucket": ["[CURRENT]", "[DAYS_1_30, DAYS_31_60]"],
+    "customerId": ["$customer"],
+    "lenderId": ["$partner"],
+    "reference": ['"CR"', '"X"'],
+}
+
+
+@st.composite
+def input_object(draw: st.DrawFn, fields: dict[str, list[str]]) -> str:
+    chosen = draw(st.lists(st.sampled_from(sorted(fields)), max_size=3, unique=True))
+    return "{" + ", ".join(f"{f}: {draw(st.sampled_from(fields[f]))}" for f in chosen) + "}"
+
+
+def _args(*parts: str) -> str:
+    joined = ", ".join(p for p in parts if p)
+    return f"({joined})" if joined else ""
+
 
 @st.composite
 def root(draw: st.DrawFn) -> str:
@@ -235,55 +293,63 @@ def root(draw: st.DrawFn) -> str:
                 "customer",
                 "cases",
                 "case",
+                "caseByReference",
                 "myCases",
                 "credits",
                 "credit",
+                "creditByReference",
                 "myCredits",
                 "investors",
                 "investor",
                 "investorPortfolio",
+                "myInvestorPortfolio",
                 "node",
                 "nodes",
             ]
         )
     )
     page = draw(PAGE)
-    if kind in ("customers", "investors", "credits", "myCases", "myCredits"):
-        arguments = page
-        if kind == "credits" and draw(st.booleans()):
-            arguments = ", ".join(a for a in (page, "filter: {status: [ACTIVE, DELINQUENT]}") if a)
-        node = {"customers": "Customer", "investors": "Investor"}.get(kind, "Credit")
-        if kind == "myCases":
-            node = "Case"
-        conn = f"{node}Connection" if node != "Case" else "CaseConnection"
-        args = f"({arguments})" if arguments else ""
-        return f"{kind}{args} {{ {draw(connection(conn, 0))} }}"
+    if kind == "customers":
+        search = draw(st.sampled_from(["", 'search: "a"', 'search: "zz"']))
+        return f"customers{_args(page, search)} {{ {draw(connection('CustomerConnection', 0))} }}"
+    if kind == "investors":
+        f = draw(st.sampled_from(["", 'filter: {search: "a"}', "filter: {kycStatus: VERIFIED}"]))
+        return f"investors{_args(page, f)} {{ {draw(connection('InvestorConnection', 0))} }}"
+    if kind == "credits":
+        f = draw(st.one_of(st.just(""), input_object(CREDIT_FILTERS).map("filter: {}".format)))
+        return f"credits{_args(page, f)} {{ {draw(connection('CreditConnection', 0))} }}"
+    if kind == "myCredits":
+        status = draw(st.sampled_from(["", "status: [ACTIVE]", "status: [PAID_OFF, ACTIVE]"]))
+        return f"myCredits{_args(page, status)} {{ {draw(connection('CreditConnection', 0))} }}"
+    if kind == "myCases":
+        return f"myCases{_args(page)} {{ {draw(connection('CaseConnection', 0))} }}"
     if kind == "cases":
-        arguments = [
-            page,
-            draw(st.sampled_from(["", "view: OWN", "view: ECOSYSTEM", "view: NETWORK"])),
-            draw(st.sampled_from(["", "orderBy: UPDATED_AT_DESC", "orderBy: SLA_DUE_AT_ASC"])),
-            draw(
-                st.sampled_from(
-                    ["", "filter: {statuses: [OPEN, IN_PROGRESS]}", 'filter: {text: "CS-"}']
-                )
-            ),
-        ]
-        args = ", ".join(a for a in arguments if a)
-        return f"cases{f'({args})' if args else ''} {{ {draw(connection('CaseConnection', 0))} }}"
+        view = draw(st.sampled_from(["", "view: OWN", "view: ECOSYSTEM", "view: NETWORK"]))
+        order = draw(st.sampled_from(["", *(f"orderBy: {o}" for o in CASE_ORDERS)]))
+        f = draw(st.one_of(st.just(""), input_object(CASE_FILTERS).map("filter: {}".format)))
+        return f"cases{_args(page, view, order, f)} {{ {draw(connection('CaseConnection', 0))} }}"
     if kind in ("customer", "case", "credit", "investor"):
         return f"{kind}(id: ${kind}) {{ {draw(selection(kind.title(), 0))} }}"
-    if kind == "investorPortfolio":
+    if kind == "caseByReference":
+        return f"caseByReference(reference: $caseRef) {{ {draw(selection('Case', 0))} }}"
+    if kind == "creditByReference":
+        return f"creditByReference(reference: $creditRef) {{ {draw(selection('Credit', 0))} }}"
+    if kind in ("investorPortfolio", "myInvestorPortfolio"):
         inner = draw(selection("InvestorPortfolio", 0))
-        return f"investorPortfolio(investorId: $investor) {{ {inner} }}"
+        as_of = draw(st.sampled_from(["", 'asOf: "2026-10-31"']))
+        if kind == "myInvestorPortfolio":
+            return f"myInvestorPortfolio{_args(as_of)} {{ {inner} }}"
+        return f"investorPortfolio{_args('investorId: $investor', as_of)} {{ {inner} }}"
     fragments = " ".join(
         f"... on {t} {{ {draw(selection(t, 1, forced=True))} }}"
         for t in draw(st.lists(st.sampled_from(NODE_TYPES), min_size=1, max_size=3, unique=True))
     )
     if kind == "node":
-        target = draw(st.sampled_from(["customer", "case", "credit", "investor"]))
+        target = draw(st.sampled_from(["customer", "case", "credit", "investor", "partner"]))
         return f"node(id: ${target}) {{ id __typename {fragments} }}"
-    return f"nodes(ids: [$customer, $case, $credit, $investor]) {{ __typename {fragments} }}"
+    return (
+        f"nodes(ids: [$customer, $case, $credit, $investor, $partner]) {{ __typename {fragments} }}"
+    )
 
 
 VARIABLES = {
@@ -294,18 +360,23 @@ VARIABLES = {
     "case": "ID!",
     "credit": "ID!",
     "investor": "ID!",
+    "partner": "ID!",
+    "customerOfCase": "ID!",
+    "typology": "String!",
+    "caseRef": "String!",
+    "creditRef": "String!",
 }
+
+
+def _uses(document: str, name: str) -> bool:
+    return re.search(rf"\${name}\b", document) is not None
 
 
 @st.composite
 def operation(draw: st.DrawFn) -> str:
     roots = draw(st.lists(root(), min_size=1, max_size=2))
     body = " ".join(f"r{i}: {r}" for i, r in enumerate(roots))
-    used = [
-        f"${n}: {t}"
-        for n, t in VARIABLES.items()
-        if f"${n})" in body or f"${n}," in body or f"${n}]" in body
-    ]
+    used = [f"${n}: {t}" for n, t in VARIABLES.items() if _uses(body, n)]
     declared = f"({', '.join(used)})" if used else ""
     return f"query Generated{declared} {{ {body} }}"
 
@@ -330,8 +401,8 @@ def no_roster() -> Iterator[None]:
 async def test_generated_selections_answer_the_same_bytes(
     gql: GraphQLClient, world: World, no_roster: None, document: str, page: int
 ) -> None:
-    variables = {"yes": True, "no": False, "page": page, **world.ids}
-    used = {k: v for k, v in variables.items() if f"${k}" in document}
+    variables = {"yes": True, "no": False, "page": page, **world.ids, **world.values}
+    used = {k: v for k, v in variables.items() if _uses(document, k)}
     compiled_shadow.MISMATCHES.clear()
     for role, token in world.tokens.items():
         before = engine.SHADOW_COUNTS["equal"]
@@ -528,3 +599,58 @@ def test_the_planner_plans_what_it_knows() -> None:
     other = compiled_shadow._principal(Role.ADMIN)
     again = compiled._plan({"query": document, "variables": {"n": 3}}, other)
     assert not isinstance(again, str) and again[0] is found[0]
+
+
+# --- pages after a cursor --------------------------------------------------------------------
+PAGED = [
+    ("customers", "", "CustomerConnection", "id givenNames nationalId { number } piiMasked"),
+    ("investors", "", "InvestorConnection", "id legalName email piiMasked"),
+    ("credits", "", "CreditConnection", "id reference status principal { amount currency }"),
+    ("myCredits", "", "CreditConnection", "id reference"),
+    ("myCases", "", "CaseConnection", "id reference"),
+    *(
+        ("cases", f"view: {view}, orderBy: {order}", "CaseConnection", "id reference status")
+        for view in ("OWN", "ECOSYSTEM", "NETWORK")
+        for order in CASE_ORDERS
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "arguments", "connection_type", "fields"), PAGED)
+async def test_pages_after_a_cursor_answer_the_same_bytes(
+    gql: GraphQLClient,
+    world: World,
+    no_roster: None,
+    field: str,
+    arguments: str,
+    connection_type: str,
+    fields: str,
+) -> None:
+    """Three pages of two through each list, for every role, each page compared by shadow
+    mode (cursors, hasPreviousPage, totalCount after a cursor)."""
+    document = (
+        f"query P($after: String) {{ page: {field}(first: 2, after: $after"
+        f"{', ' + arguments if arguments else ''}) {{ totalCount "
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
+        f"edges {{ cursor node {{ {fields} }} }} }} }}"
+    )
+    compiled_shadow.MISMATCHES.clear()
+    before = engine.SHADOW_COUNTS["equal"]
+    for token in world.tokens.values():
+        after = None
+        for _ in range(3):
+            response = await gql.http.post(
+                "/graphql",
+                json={"query": document, "variables": {"after": after}},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            if compiled_shadow.MISMATCHES:
+                pytest.fail(compiled_shadow._report(compiled_shadow.MISMATCHES[0]), pytrace=False)
+            body = response.json()
+            if "errors" in body:
+                break  # this role may not read this list: the normal path said so
+            info = body["data"]["page"]["pageInfo"]
+            if not info["hasNextPage"]:
+                break
+            after = info["endCursor"]
+    assert engine.SHADOW_COUNTS["equal"] > before
