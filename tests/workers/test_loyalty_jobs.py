@@ -253,3 +253,30 @@ async def test_the_tier_sweep_skips_an_account_busy_elsewhere(db: Any) -> None:
             if cursor is None:
                 break
     assert sorted(moved) == ids[1:]
+
+
+async def test_a_program_whose_rules_reward_no_payment_gives_nothing(db: Any) -> None:
+    import copy
+
+    from domain.loyalty.models import LoyaltyPurchase
+    from tests.domain.loyalty.conftest import RULES
+
+    rules = copy.deepcopy(RULES)
+    rules["events"] = []
+    world = await make_program("SIN_EVENTOS", rules=rules)
+    async with read_session() as session:
+        credit = (await session.execute(sa.select(Credit).limit(1))).scalar_one()
+    async with transaction() as session:
+        account = await accounts.enroll(
+            session, world.agent, program_id=world.program_id, customer_id=credit.customer_id
+        )
+    async with transaction() as session:
+        await actors.reward_payments(session, _payment_event(credit))
+    async with read_session() as session:
+        rows = (
+            await session.execute(
+                sa.select(sa.func.count()).where(LoyaltyPurchase.account_id == account.id)
+            )
+        ).scalar_one()
+        got = await balances.balance(session, account_id=account.id)
+    assert (rows, got.available) == (0, 0)
