@@ -146,6 +146,9 @@ class CreditFacts:
     late_grace_days: int
     unpaid: list[InstallmentDue]  # installments of the schedule in force not paid, in order
     credit_balance: int
+    #: Principal unpaid of the installments not in ``unpaid`` (a credit only the AMOUNT-source
+    #: rules found is loaded with the installments they read; the rest counts here).
+    principal_beyond: int = 0
 
     def owed_at(self, item: InstallmentDue, day: date) -> int:
         """What ``item`` owes on ``day``: its outstanding plus late interest accrued from
@@ -171,7 +174,7 @@ class CreditFacts:
         not due, and that plus the scheduled interest of the next installment."""
         due = self.overdue_at(day)
         later = [i for i in self.unpaid if i.due_date > day]
-        principal = sum(i.principal_unpaid for i in later)
+        principal = sum(i.principal_unpaid for i in later) + self.principal_beyond
         interest = later[0].interest_due if later else 0
         return due + principal, due + principal + interest
 

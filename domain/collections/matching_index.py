@@ -123,14 +123,11 @@ async def _credit_facts(
         if r.id not in index.credits_by_customer[r.customer_id]:
             index.credits_by_customer[r.customer_id].append(r.id)
     open_ids = [r.id for r in new if r.status in PAYABLE]
-    for (
-        credit_id,
-        number,
-        due_date,
-        outstanding,
-        principal_unpaid,
-        interest_due,
-    ) in await _unpaid_rows(session, open_ids, few):
+    totals: dict[uuid.UUID, int] = {}
+    for row in await _unpaid_rows(session, open_ids, few):
+        credit_id, number, due_date, outstanding, principal_unpaid, interest_due = row[:6]
+        if few is not None:
+            totals[credit_id] = row[6]
         index.credits[credit_id].unpaid.append(
             InstallmentDue(
                 number=number,
@@ -140,6 +137,9 @@ async def _credit_facts(
                 interest_due=max(0, interest_due),
             )
         )
+    for credit_id, total in totals.items():
+        facts = index.credits[credit_id]
+        facts.principal_beyond = total - sum(i.principal_unpaid for i in facts.unpaid)
     return [r.id for r in new]
 
 
@@ -192,6 +192,9 @@ async def _few_unpaid_rows(
             ).label("outstanding"),
             (rows.c.principal - rows.c.principal_paid).label("principal_unpaid"),
             (rows.c.interest - rows.c.capitalised - rows.c.interest_paid).label("interest_due"),
+            sa.func.sum(rows.c.principal - rows.c.principal_paid)
+            .over(partition_by=rows.c.credit_id)
+            .label("principal_total"),
             sa.func.row_number()
             .over(partition_by=rows.c.credit_id, order_by=rows.c.number)
             .label("k"),
@@ -220,6 +223,7 @@ async def _few_unpaid_rows(
                 sub.c.outstanding,
                 sub.c.principal_unpaid,
                 sub.c.interest_due,
+                sub.c.principal_total,
             )
             .where(
                 sa.or_(
@@ -243,7 +247,8 @@ async def _unpaid_rows(
     records cost a fraction of SQLAlchemy's rows; the same values).
 
     ``few``: only the first ``few.first`` unpaid rows, those falling due by ``few.through``
-    and the first one after it (see :func:`_few_rows`)."""
+    and the first one after it (see :func:`_few_rows`), each with a seventh column: the
+    principal unpaid of all the credit's unpaid rows (for the payoff bounds)."""
     if not credit_ids:
         return []
     if few is not None:
