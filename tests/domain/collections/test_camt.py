@@ -169,3 +169,22 @@ async def test_an_intraday_camt052_report_is_interim(make_account) -> None:
     booked = await ingest(read("camt053_v08_two_days.xml"), "itau.xml")
     assert [s.new_line_count for s in booked.statements] == [0, 0]
     assert all(line.booked_statement_id is not None for line in await lines_of(account.id))
+
+
+async def test_a_notified_line_the_statement_books_on_another_day_stays_one(make_account) -> None:
+    """The bank's reference is the identity even when the end-of-day statement books the
+    notified movement on the next day: one line, booked by the statement (a reference seen
+    before is taken for another movement only against what a statement booked)."""
+    account = await make_account(number="000777000222", bank_code="039")
+    early_day = read("camt054_v08_notification.xml").replace(
+        b"<BookgDt><Dt>2026-12-02</Dt></BookgDt>", b"<BookgDt><Dt>2026-12-01</Dt></BookgDt>"
+    )
+    await ingest(early_day, "ntf.xml")
+    (early,) = await lines_of(account.id)
+    result = await ingest(read("camt053_v08_two_days.xml"), "itau.xml")
+    assert result.statements[1].new_line_count == 1
+    assert [p["code"] for s in result.statements for p in s.problems].count("REFERENCE_REUSED") == 0
+    lines = await lines_of(account.id)
+    assert len(lines) == 3
+    (same,) = [line for line in lines if line.id == early.id]
+    assert same.booked_statement_id == result.statements[1].id
