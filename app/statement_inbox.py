@@ -5,7 +5,9 @@ Layout::
 
     inbox/                     files dropped here are read for the account they name
     inbox/<account number>/    CSV/XLSX exports (they name no account) go in the folder of
-                               their account (its number or statement identifier)
+                               their account (its number, statement identifier or id)
+
+Symbolic links (files or folders) are never taken, read or moved.
     inbox/processing/          a file being ingested (claimed by an atomic rename)
     inbox/done/                ingested files, each with <name>.result.json beside it
     inbox/rejected/            refused files, each with <name>.reason.json beside it
@@ -84,17 +86,27 @@ def _settled(path: Path, settle: float) -> bool:
     return now - seen[2] >= settle
 
 
+def _link(path: Path) -> bool:
+    """A symbolic link is never followed: whoever may drop files in the inbox (a bank's
+    SFTP account) could otherwise have Trama read, quote in a reason file, and move out of
+    its place any file the service can reach."""
+    if path.is_symlink():
+        log.warning("inbox: %s is a symbolic link; links are never taken", path)
+        return True
+    return False
+
+
 def _candidates(inbox: Path) -> list[tuple[Path, str | None]]:
     """(file, account folder name or None), oldest first."""
     found: list[tuple[Path, str | None]] = []
     for entry in sorted(inbox.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or _link(entry):
             continue
         if entry.is_dir():
             if entry.name in _SPECIAL:
                 continue
             for inner in sorted(entry.iterdir()):
-                if inner.is_file():
+                if not _link(inner) and inner.is_file():
                     found.append((inner, entry.name))
         elif entry.is_file():
             found.append((entry, None))
@@ -199,7 +211,7 @@ async def sweep(settings: Settings, *, inbox: Path | None = None) -> SweepReport
         sub.mkdir(exist_ok=True)
     stale: list[tuple[Path, str | None]] = []
     for left in sorted(processing.iterdir()):
-        if left.is_file() and not left.name.startswith("."):
+        if not _link(left) and left.is_file() and not left.name.startswith("."):
             age = time.time() - left.stat().st_mtime
             if age >= STALE_PROCESSING_SECONDS or age < 0:
                 stale.append((left, None))

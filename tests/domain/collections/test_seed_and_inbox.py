@@ -143,3 +143,27 @@ async def test_a_folder_named_like_two_accounts_is_refused_not_guessed(
     (inbox / str(ours.id) / "cartola.csv").write_bytes(read("cartola_bancoestado.csv"))
     assert (await statement_inbox.sweep(_settings(settings, inbox))).done == ["cartola.csv"]
     assert len(await lines_of(ours.id)) == 4 and await lines_of(theirs.id) == []
+
+
+async def test_symbolic_links_are_never_taken(
+    make_account, settings: Settings, tmp_path: Path
+) -> None:
+    """Whoever drops files (a bank's SFTP account) cannot have Trama read or move a file
+    elsewhere on the machine through a link, to a file or to a folder."""
+    from tests.domain.collections.test_tabular_and_refusals import CARTOLA
+
+    account = await make_account(mapping=CARTOLA)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    secret = elsewhere / "cartola.csv"
+    secret.write_bytes(read("cartola_bancoestado.csv"))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "linked.sta").symlink_to(secret)
+    (inbox / account.account_number).symlink_to(elsewhere, target_is_directory=True)
+    before = await counts()
+    report = await statement_inbox.sweep(_settings(settings, inbox))
+    assert report.as_dict() == {"done": [], "rejected": [], "waiting": []}
+    assert secret.read_bytes() == read("cartola_bancoestado.csv")  # still there, untouched
+    assert not any((inbox / "processing").iterdir())
+    assert await counts() == before
