@@ -345,3 +345,21 @@ async def test_transfer_and_simulation(gql: Any, token: Any) -> None:
     assert result["difference"] == "400"  # 200 base points became 600
     assert result["topMembers"][0] == {"number": b["number"], "difference": "400"}
     assert result["liabilityDifference"] == {"amount": "200.00"}
+    # the same draft over one member only
+    one = await gql(
+        """query($p: ID!, $r: JSON!, $period: LoyaltyPeriodInput!, $m: [ID!]) {
+             simulateLoyaltyRules(programId: $p, ruleSet: $r, period: $period, members: $m) {
+               purchases difference topMembers { number difference } } }""",
+        {
+            "p": s["program"],
+            "r": draft,
+            "period": {"from": (today - timedelta(days=7)).isoformat(), "until": today.isoformat()},
+            "m": [b["id"]],
+        },
+        token=s["staff"],
+    )
+    assert one["data"]["simulateLoyaltyRules"] == {
+        "purchases": 1,
+        "difference": "400",
+        "topMembers": [{"number": b["number"], "difference": "400"}],
+    }
