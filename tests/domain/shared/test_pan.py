@@ -186,6 +186,10 @@ LOOKALIKES = {
     # UUIDs
     "uuid7": "0191f6a4-7c1e-7b8a-9d3e-5f2a1b4c6d8e",
     "uuid": "123e4567-e89b-12d3-a456-426614174000",
+    # a uuid7 whose middle groups read as a Visa in four-digit groups (they pass Luhn)
+    "uuid7 with a visa inside": "01a2518f-2529-7002-9335-3697ddde9526",
+    "uppercase uuid with a visa inside": "01A2518F-2529-7002-9335-3697DDDE9526",
+    "uuid7 in an audit key": "credit:01a2518f-2529-7002-9335-3697ddde9526/payment",
     # bank accounts
     "cbu": "0110599520000001234567",
     "cbu that starts with a visa number": "4111111111111111003456",
@@ -338,3 +342,21 @@ def test_redacted_text_holds_no_card_number() -> None:
     text = "\n".join(f"{c} / {' '.join(c)}" for cards in TEST_CARDS.values() for c in cards)
     assert pan.contains_pan(text)
     assert not pan.contains_pan(pan.redact(text))
+
+
+def test_no_uuid_is_a_card_number() -> None:
+    """Ids are written everywhere (audit records, events): none may be taken for a card."""
+    import random
+    import uuid
+
+    rng = random.Random(20261207)
+    for _ in range(20_000):
+        value = str(uuid.UUID(int=rng.getrandbits(128)))
+        assert not pan.find_pans(value), value
+        assert not pan.find_pans(f"id {value.upper()}, next"), value
+
+
+def test_a_card_number_next_to_a_uuid_is_still_found() -> None:
+    text = "01a2518f-2529-7002-9335-3697ddde9526 4111-1111-1111-1111"
+    assert [m.last4 for m in pan.find_pans(text)] == ["1111"]
+    assert pan.redact(text) == "01a2518f-2529-7002-9335-3697ddde9526 ****1111"
