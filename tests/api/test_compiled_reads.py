@@ -471,7 +471,7 @@ async def test_errors_are_the_normal_paths(
         "mutation M { __typename }",
         "query Q { customers(first: 1) { edges { node { id } } } partners { code } }",
         "query Q { customers(first: 1) @deprecated { totalCount } }",
-        'query Q { credit(id: "x") { nextInstallment { number } } }',
+        'query Q { credit(id: "x") { payoffQuote { validUntil } } }',
         "query Q { __schema { queryType { name } } }",
     ],
 )
@@ -569,8 +569,8 @@ ADMIN = compiled_shadow._principal(Role.ADMIN)
             "Customer.loyaltyAccounts is not declared",
         ),
         (
-            'query Q { credit(id: "x") { nextInstallment { number } } }',
-            "Credit.nextInstallment is not declared",
+            'query Q { credit(id: "x") { payoffQuote { validUntil } } }',
+            "Credit.payoffQuote is not declared",
         ),
         (
             "query A { customers { totalCount } } query B { customers { totalCount } }",

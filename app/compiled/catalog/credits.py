@@ -25,7 +25,7 @@ from app.compiled.spec import (
     Val,
     computed,
 )
-from domain.credits import access, batches, figures
+from domain.credits import access, batches, figures, payoff
 from domain.credits import service as credits
 from domain.credits.models import Allocation, Credit, CreditSchedule, Installment, Payment
 from domain.shared.errors import ValidationFailed
@@ -114,6 +114,13 @@ CREDIT = TypeSpec(
             cursor_keys=("paid_at", "id"),
             count=lambda *a: _payment_counts(*a),
             bind={"credit_currency": "currency"},
+        ),
+        "nextInstallment": Custom(
+            "NextInstallment",
+            key="id",
+            needs=(),
+            fetch=lambda *a: _next_installments(*a),
+            bind={"currency": "currency"},
         ),
         "position": Custom(
             "CreditPosition",
@@ -281,7 +288,21 @@ POSITION = TypeSpec(
     },
 )
 
-CATALOG.add(CREDIT, CHARGES, INSTALLMENT, SCHEDULE, PAYMENT, ALLOCATION, POSITION)
+#: The first installment not fully paid today (:func:`domain.credits.payoff.next_installment`).
+NEXT_INSTALLMENT = TypeSpec(
+    "NextInstallment",
+    fields={
+        "number": Val("number"),
+        "dueDate": Val("due_date"),
+        "amount": _money("amount"),
+        "outstanding": _money("outstanding"),
+        "daysPastDue": Val("days_past_due"),
+        "overdueTotal": _money("overdue_total"),
+        "asOf": Val("as_of"),
+    },
+)
+
+CATALOG.add(CREDIT, CHARGES, INSTALLMENT, SCHEDULE, PAYMENT, ALLOCATION, POSITION, NEXT_INSTALLMENT)
 
 
 # --- lists and values under a credit --------------------------------------------------------
@@ -317,6 +338,18 @@ async def _positions(
         req.session, [found[k] for k in parents if k in found], as_of=args.get("as_of")
     )
     return {k: None if r is None else figures.position(r) for k, r in results.items()}
+
+
+async def _next_installments(
+    req: Any, parents: dict[Any, tuple[Any, ...]], args: dict[str, Any]
+) -> dict[Any, payoff.NextInstallment | None]:
+    """Each credit's next installment as of today (the normal path's resolver: a live
+    position, then :func:`payoff.next_installment`)."""
+    found = await credits.get_many(req.session, list(parents))
+    results = await batches.positions_of(
+        req.session, [found[k] for k in parents if k in found], as_of=None
+    )
+    return {k: None if r is None else payoff.next_installment(r) for k, r in results.items()}
 
 
 # --- roots ----------------------------------------------------------------------------------
