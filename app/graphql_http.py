@@ -238,7 +238,7 @@ class GraphQLEndpoint:
             try:
                 return self._check(await read_multipart(request, self.settings))
             except UploadRefused as exc:
-                raise HTTPProblem(exc.status, exc.message) from None
+                raise HTTPProblem(exc.status, exc.message, code=exc.code) from None
         if content_type not in (JSON, "application/graphql+json"):
             raise HTTPProblem(
                 415,
@@ -247,12 +247,12 @@ class GraphQLEndpoint:
             )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
-            raise HTTPProblem(413, "the request body is too large")
+            raise HTTPProblem(413, "the request body is too large", code="PAYLOAD_TOO_LARGE")
         body = bytearray()
         async for chunk in request.stream():
             body.extend(chunk)
             if len(body) > self.settings.max_body_bytes:
-                raise HTTPProblem(413, "the request body is too large")
+                raise HTTPProblem(413, "the request body is too large", code="PAYLOAD_TOO_LARGE")
         data = self._json(bytes(body), "body")
         if isinstance(data, list):
             raise HTTPProblem(400, "batched requests are not supported; send one operation")

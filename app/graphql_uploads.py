@@ -37,10 +37,11 @@ _MAX_FIELDS = 10
 
 
 class UploadRefused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
 
 
 def body_limit(settings: Settings) -> int:
@@ -58,14 +59,16 @@ async def read_multipart(request: Request, settings: Settings) -> dict[str, Any]
     limit = body_limit(settings)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise UploadRefused(413, f"the request body is larger than {limit} bytes")
+        raise UploadRefused(413, f"the request body is larger than {limit} bytes", "FILE_TOO_LARGE")
 
     async def limited() -> AsyncGenerator[bytes, None]:
         total = 0
         async for chunk in request.stream():
             total += len(chunk)
             if total > limit:
-                raise UploadRefused(413, f"the request body is larger than {limit} bytes")
+                raise UploadRefused(
+                    413, f"the request body is larger than {limit} bytes", "FILE_TOO_LARGE"
+                )
             yield chunk
 
     parser = MultiPartParser(

@@ -488,6 +488,7 @@ async def test_too_large_files_are_refused(settings: Settings, db: Any, store_ro
             http, token=agent, case_id=gid("Case", case.id), version=1, content=huge
         )
         assert response.status_code == 413
+        assert response.json()["errors"][0]["extensions"]["code"] == "FILE_TOO_LARGE"
         assert await written() == before
         assert files_under(store_root) == []
         # Far over and streamed without a Content-Length: counted while reading.
@@ -513,6 +514,7 @@ async def test_too_large_files_are_refused(settings: Settings, db: Any, store_ro
             },
         )
         assert streamed.status_code == 413, streamed.text
+        assert streamed.json()["errors"][0]["extensions"]["code"] == "FILE_TOO_LARGE"
         assert "content-length" not in {k.lower() for k in streamed.request.headers}
         # At the limit: accepted.
         exact = files.pdf() + b"0" * (limit - len(files.pdf()))

@@ -326,7 +326,7 @@ async def test_bodies_over_the_limit_are_413(make_client: ClientFactory) -> None
         small = await post(http, {"query": query})
         assert small.status_code == 200
         big = orjson.dumps({"query": query + " " * 300})
-        expect_error(await post(http, big), 413, "BAD_REQUEST")
+        expect_error(await post(http, big), 413, "PAYLOAD_TOO_LARGE")
 
         # A body streamed without Content-Length is cut off too.
         async def chunks() -> AsyncIterator[bytes]:
@@ -339,7 +339,7 @@ async def test_bodies_over_the_limit_are_413(make_client: ClientFactory) -> None
             headers={"content-type": JSON, "accept": GRAPHQL_RESPONSE},
         )
         assert "content-length" not in response.request.headers
-        expect_error(response, 413, "BAD_REQUEST")
+        expect_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
 # --- request ids and masked failures -------------------------------------------------------
