@@ -253,7 +253,8 @@ class Settings(BaseSettings):
     unidentified_payment_business_days: Annotated[int, Field(ge=1, le=60)] = 5
     #: Seconds a report's download link stays valid.
     report_link_ttl: Annotated[int, Field(ge=10, le=3600)] = 300
-    #: Reports made every day for the day before, and on the 1st for the month before.
+    #: Reports kept for each day (the last 7 days' are made when missing) and for each month
+    #: (the month before's are made when missing), by the hourly collections.scheduled_reports.
     reports_daily: Annotated[list[str], NoDecode] = ["RECONCILIATION", "AGING"]
     reports_monthly: Annotated[list[str], NoDecode] = [
         "AGING",
