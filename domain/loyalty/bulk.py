@@ -37,6 +37,7 @@ from domain.loyalty.lots import (
 from domain.loyalty.models import (
     AccountStatus,
     EntryKind,
+    LotKind,
     LoyaltyAccount,
     LoyaltyEntry,
     LoyaltyLot,
@@ -93,6 +94,11 @@ class HistoryMovement:
     campaign: str | None = None
     explanation: dict[str, Any] | None = None
     purchase: HistoryPurchase | None = None
+    #: A debit that refunds a purchase: the ``dedupe_key`` of the credit that purchase
+    #: earned (in this batch or written before). Its points are taken back from that
+    #: credit's own lot first (``Book.clawback``), then from the account like any debit;
+    #: when no such credit is known, it is an ordinary debit (earliest expiry first).
+    refund_of: str | None = None
 
 
 @dataclass
@@ -292,9 +298,9 @@ async def write_history(
     """Write ``movements`` (any accounts; each account's in time order, input order breaking
     ties) after each account's existing ledger. Positive points credit, negative points
     debit (available, then pending, then debt: history is never refused; overdraws are
-    listed). ``expire``: apply the program's expiry policy on the way (EXPIRY entries) and
-    up to ``as_of``. The result's balances are as of ``as_of`` (default: each account's
-    last movement's day)."""
+    listed); a debit with ``refund_of`` takes its purchase's lot first. ``expire``: apply
+    the program's expiry policy on the way (EXPIRY entries) and up to ``as_of``. The
+    result's balances are as of ``as_of`` (default: each account's last movement's day)."""
     zone = ZoneInfo(program.timezone)
     result = HistoryResult()
     by_account: dict[uuid.UUID, list[HistoryMovement]] = defaultdict(list)
@@ -311,6 +317,14 @@ async def write_history(
     await _check_accounts(session, program.id, accounts)
     latest = await _latest_entries(session, accounts)
     lots = await open_lots(session, accounts)
+    # the lot each credit opened, by its dedupe key: those written before (refunded in this
+    # batch) now, those of this batch as they are opened
+    in_batch = {m.dedupe_key for m in movements if m.points > 0}
+    opened_by = await _earn_lots_of(
+        session,
+        program.id,
+        {m.refund_of for m in movements if m.refund_of and m.points < 0} - in_batch,
+    )
     now = utcnow()
     entries: list[tuple[Any, ...]] = []
     new_lots: list[tuple[Any, ...]] = []
@@ -437,15 +451,30 @@ async def write_history(
                     available_on=m.available_on or day,
                     expires_on=expires,
                 )
+                opened_by[m.dedupe_key] = posting.opened[0].id
             else:
-                posting = book.debit(
-                    entry_id=entry_id,
-                    points=-m.points,
-                    day=day,
-                    at=at,
-                    overdraw=Overdraw.PENDING_THEN_DEBT,
-                    include_expired=kind == EntryKind.EXPIRY.value,
-                )
+                own_lot = opened_by.get(m.refund_of) if m.refund_of else None
+                if own_lot is not None:
+                    # The legacy figure is taken whole (nothing let off for expiry: the
+                    # history says what was taken), its purchase's lot first.
+                    posting = book.clawback(
+                        entry_id=entry_id,
+                        points=-m.points,
+                        lot_id=own_lot,
+                        expired_unwaived=0,
+                        day=day,
+                        at=at,
+                        allow_debt=True,
+                    )
+                else:
+                    posting = book.debit(
+                        entry_id=entry_id,
+                        points=-m.points,
+                        day=day,
+                        at=at,
+                        overdraw=Overdraw.PENDING_THEN_DEBT,
+                        include_expired=kind == EntryKind.EXPIRY.value,
+                    )
                 if posting.debt:
                     result.overdrawn.append((account_id, m.dedupe_key, posting.debt))
             purchase_id = None
@@ -550,6 +579,32 @@ async def _check_accounts(
         raise ValidationFailed.on(
             "movements", f"{len(missing)} accounts are not of this program (first: {missing[0]})"
         )
+
+
+async def _earn_lots_of(
+    session: AsyncSession, program_id: uuid.UUID, dedupe_keys: Iterable[str]
+) -> dict[str, uuid.UUID]:
+    """The open ``EARN`` lots of the program's entries already written with ``dedupe_keys``
+    (by key)."""
+    keys = sorted(dedupe_keys)
+    out: dict[str, uuid.UUID] = {}
+    if not keys:
+        return out
+    entry, lot = table_of(LoyaltyEntry), table_of(LoyaltyLot)
+    for start in range(0, len(keys), _CHUNK):
+        rows = await session.execute(
+            sa.select(entry.c.dedupe_key, lot.c.id)
+            .join(lot, lot.c.entry_id == entry.c.id)
+            .where(
+                entry.c.program_id == program_id,
+                entry.c.dedupe_key.in_(keys[start : start + _CHUNK]),
+                lot.c.kind == LotKind.EARN.value,
+                lot.c.remaining > 0,
+            )
+        )
+        for key, lot_id in rows:
+            out[key] = lot_id
+    return out
 
 
 async def _latest_entries(

@@ -1,14 +1,16 @@
 """The proofs on clean data: every member's balance is the legacy one at the cut-off, read
 back from the ledger, after a whole import and after an interrupted one resumed.
 
-The legacy system takes a reversal back from its purchase's own lot. Until the ledger's bulk
-path can do the same (``REFUNDS_TAKE_THEIR_OWN_LOT``), a reversal takes its points from the
-lots that expire first, other lots are left to expire, and some members' balances differ:
-the exact proof is then an expected failure, and the discrepancy report must explain every
-such difference by those reversals."""
+The legacy system takes a reversal back from its purchase's own lot, and so does the
+ledger's bulk path (``HistoryMovement.refund_of``): the proof is exact. Were a reversal
+taken from the lots that expire first instead, other lots would be left to expire and some
+members' balances would differ: the discrepancy report must then explain every such
+difference by those reversals (tested by writing the history without ``refund_of``)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import Database, read_session
+from domain.loyalty import bulk
 from domain.loyalty.models import LoyaltyEntry
 from domain.loyalty_migration import importer, journal
 from domain.loyalty_migration.generator import generate
@@ -28,8 +31,8 @@ from domain.loyalty_migration.models import (
     MigrationRun,
 )
 from tests.domain.loyalty_migration.support import (
-    REFUNDS_TAKE_THEIR_OWN_LOT,
     assert_balances_proven,
+    assert_differences_explained,
     balances_at_cutoff,
     get_run,
     make_program,
@@ -38,12 +41,6 @@ from tests.domain.loyalty_migration.support import (
 )
 
 
-@pytest.mark.xfail(
-    not REFUNDS_TAKE_THEIR_OWN_LOT,
-    reason="the ledger's bulk path takes a refund from the earliest-expiring lots, not from"
-    " its purchase's lot (HistoryMovement has no refund_of)",
-    strict=True,
-)
 async def test_a_clean_export_is_proven_member_by_member(db: Database, tmp_path: Path) -> None:
     export = generate(tmp_path, members=60, transactions=1_500, seed=41, keep_facts=True)
     program = await make_program()
@@ -109,20 +106,29 @@ async def test_an_interrupted_import_is_resumed(db: Database, tmp_path: Path) ->
     assert check.ok
 
 
-async def test_every_difference_on_a_clean_export_is_explained(
-    db: Database, tmp_path: Path
+async def test_every_difference_is_explained_when_reversals_take_other_lots(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same export as the exact proof: where a balance differs, the report says by how
-    much, which days Trama expired other points than the legacy system (with the legacy
-    expiry rows) and which reversals caused it."""
+    """The same export as the exact proof, written without telling the ledger which purchase
+    each reversal refunds (so it takes them from the lots that expire first): where a
+    balance then differs, the report says by how much, which days Trama expired other
+    points than the legacy system (with the legacy expiry rows) and which reversals caused
+    it."""
+    real_write = bulk.write_history
+
+    async def write_without_refund_of(
+        session: Any, *, movements: Sequence[bulk.HistoryMovement], **kwargs: Any
+    ) -> bulk.HistoryResult:
+        plain = [dataclasses.replace(m, refund_of=None) for m in movements]
+        return await real_write(session, movements=plain, **kwargs)
+
+    monkeypatch.setattr(bulk, "write_history", write_without_refund_of)
     export = generate(tmp_path, members=60, transactions=1_500, seed=41, keep_facts=True)
     program = await make_program()
     result, proof = await run_import(tmp_path, program, batch_size=400)
     assert proof is not None
-    differing = await assert_balances_proven(program, export, result.run_id)
+    differing = await assert_differences_explained(program, export, result.run_id)
     assert (proof.agreeing, proof.differing) == (60 - differing, differing)
-    if REFUNDS_TAKE_THEIR_OWN_LOT:
-        return
     assert differing > 0  # this seed has reversals taken from other lots
     async with read_session() as session:
         days = (
