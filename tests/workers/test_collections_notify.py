@@ -89,7 +89,7 @@ async def platform(lender: uuid.UUID) -> AsyncIterator[WebhookReceiver]:
             principal=SYSTEM,
             partner_id=lender,
             changes=connectors.ConnectorChanges(
-                endpoint_url=receiver.url, signing_secret=SECRET, timeout_seconds=2
+                endpoint_url=receiver.url, signing_secret=SECRET, timeout_seconds=10
             ),
             allow_insecure_http=True,
             address_policy=AddressPolicy.allowing(["127.0.0.0/8"]),

@@ -367,7 +367,9 @@ async def send_email(*, notification_id: str) -> str:
         await _failed(key, str(exc), final=_is_last_attempt(_NOTIFY_RETRY))
         log.warning("e-mail %s not sent: %s", plan.message_key, exc)
         raise
-    except BaseException as exc:
+    except asyncio.CancelledError:
+        raise  # the process is stopping: no database work; the message is delivered again
+    except BaseException as exc:  # the actor's time limit, an unexpected error
         await _failed(key, f"{type(exc).__name__}: {exc}", final=False)
         raise
     await _sent(key, plan.recipient_masked)
@@ -443,7 +445,9 @@ async def send_webhook(*, notification_id: str) -> str:
         await _failed(key, str(exc), final=_is_last_attempt(_NOTIFY_RETRY))
         log.warning("webhook %s not delivered: %s", plan.message_key, exc)
         raise
-    except BaseException as exc:
+    except asyncio.CancelledError:
+        raise  # the process is stopping: no database work; the message is delivered again
+    except BaseException as exc:  # the actor's time limit, an unexpected error
         await _failed(key, f"{type(exc).__name__}: {exc}", final=False)
         raise
     from urllib.parse import urlsplit
