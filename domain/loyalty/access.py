@@ -22,6 +22,7 @@ from domain.loyalty.models import LoyaltyAccount, LoyaltyProgram
 from domain.shared.errors import Forbidden, NotFound
 from domain.shared.models import table_of
 from domain.shared.principal import PARTNER_ROLES, Principal, Role, Scope
+from domain.shared.reads import fresh_alias
 
 
 def _staff_partner(principal: Principal) -> uuid.UUID | None:
@@ -146,8 +147,8 @@ def customer_involvement(
     """Whether ``partner_id`` runs a program in which the customer ``customer_id`` (a column
     of the enclosing statement) has an account: the loyalty part of the customers' rule.
     Over fresh aliases, so it nests anywhere."""
-    accounts = sa.alias(table_of(LoyaltyAccount))
-    programs = sa.alias(table_of(LoyaltyProgram))
+    accounts = fresh_alias(table_of(LoyaltyAccount), "customer_id", "program_id")
+    programs = fresh_alias(table_of(LoyaltyProgram), "id", "partner_id")
     return sa.exists(
         sa.select(sa.literal(1))
         .select_from(accounts.join(programs, programs.c.id == accounts.c.program_id))
