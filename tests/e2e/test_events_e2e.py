@@ -159,7 +159,12 @@ async def test_customer_changed_streams_the_current_state(server: Server, trama:
                 )
                 ready.set()
                 async for item in stream:
-                    states.append(item["customerChanged"])
+                    state = item["customerChanged"]
+                    if state["version"] == 1:
+                        # the creation, relayed after the subscription started (a server
+                        # busy with its scheduled jobs at start): not one of the changes
+                        continue
+                    states.append(state)
                     if len(states) == 2:
                         return
 

@@ -90,12 +90,19 @@ async def test_a_lost_message_is_sent_again_and_handled_once(
     rec = recorder("tests.record", "tests.*")
     backbone = await start_backbone()
     assert backbone.broker is not None and backbone.relay is not None
+    # what the seed left unrelayed (payments other domains' workers follow) goes out first:
+    # the message lost below is this test's own
+    await backbone.relay.drain()
     real_send = backbone.broker.send_deliveries
     lost: list[Any] = []
 
     def lose_once(deliveries: list[Any]) -> None:
-        if not lost:
-            lost.extend(deliveries)  # the process "crashed" after the relay's commit
+        mine = [d for d in deliveries if d[1] == "tests.record"]
+        if mine and not lost:
+            others = [d for d in deliveries if d[1] != "tests.record"]
+            if others:
+                real_send(others)
+            lost.extend(mine)  # the process "crashed" after the relay's commit
             raise ConnectionError("broker unreachable")
         real_send(deliveries)
 
@@ -106,7 +113,8 @@ async def test_a_lost_message_is_sent_again_and_handled_once(
     assert rec.seen == []
     # After redeliver_after (1 s in these settings) the sweep sends it again.
     await asyncio.sleep(1.1)
-    assert await backbone.relay.redeliver() == 1
+    # (the seed's deliveries still being worked may be sent again too: their inbox absorbs it)
+    assert await backbone.relay.redeliver() >= 1
     await eventually(lambda: len(rec.seen) == 1)
     # And a duplicate message (the original turning up late) changes nothing.
     real_send([(event_id, "tests.record")])
