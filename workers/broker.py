@@ -53,13 +53,30 @@ def _on_actor_loop(coro: Any) -> None:
         log.exception("worker bookkeeping failed")
 
 
+async def _finish_leftover_tasks(grace: float = 5.0) -> int:
+    """Cancel what still runs on the actors' loop once the worker threads are gone (a
+    coroutine an interrupted or timed-out worker thread left behind) and wait for it to end:
+    Dramatiq stops the loop without doing so, and such a task would be destroyed pending
+    later, in the middle of something else, its session never closed."""
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=grace)
+        log.warning("cancelled %d actor coroutines left running at shutdown", len(leftovers))
+    return len(leftovers)
+
+
 class CloseDatabase(Middleware):
-    """Dispose of the actors' engine on their loop before the loop stops."""
+    """Finish what is left on the actors' loop, then dispose of their engine, before the
+    loop stops."""
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         pass
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        _on_actor_loop(_finish_leftover_tasks())
         _on_actor_loop(close_loop_database())
 
 
