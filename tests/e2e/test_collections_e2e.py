@@ -70,6 +70,9 @@ async def test_a_collections_day_over_http(
                 "TRAMA_SMTP_PASSWORD": PASSWORD,
                 "TRAMA_SMTP_CA_FILE": str(smtp.cert),
                 "TRAMA_MAIL_FROM": "cobranza@autocredito.example",
+                # the server's embedded workers send the letter (with Redis a separate
+                # trama worker would, and this test starts none)
+                "TRAMA_REDIS_URL": "",
             }
         )
         supervisor = await token_for(trama, server, "supervisor", "--partner", "AUTOCREDITO")

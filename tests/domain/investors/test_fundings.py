@@ -75,9 +75,9 @@ async def test_fund_approved_credit_from_the_start(db: Database, world: World) -
         events = (
             (
                 await session.execute(
-                    sa.select(outbox.OutboxEvent).where(
-                        outbox.OutboxEvent.topic == "credits.funded"
-                    )  # type: ignore[arg-type]
+                    sa.select(outbox.OutboxEvent)
+                    .where(outbox.OutboxEvent.topic == "credits.funded")  # type: ignore[arg-type]
+                    .order_by(outbox.OutboxEvent.id)  # type: ignore[arg-type]
                 )
             )
             .scalars()
