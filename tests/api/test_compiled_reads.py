@@ -654,3 +654,28 @@ async def test_pages_after_a_cursor_answer_the_same_bytes(
                 break
             after = info["endCursor"]
     assert engine.SHADOW_COUNTS["equal"] > before
+
+
+EMPTY_PAGE = "{ totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor } }"
+NESTED = f"edges {{ node {{ id payments(first: 0) {EMPTY_PAGE} }} }}"
+EMPTY_PAGES = (
+    f"query E {{ credits(first: 5) {{ {NESTED} }} }}",
+    f"query M {{ myCredits(first: 5) {{ {NESTED} }} }}",
+)
+
+
+async def test_an_empty_nested_page_says_whether_rows_follow(
+    gql: GraphQLClient, world: World, no_roster: None
+) -> None:
+    """``payments(first: 0)`` of a credit with payments: hasNextPage is true (the generator
+    found the compiled path answering false); the normal path answers such a page."""
+    compiled_shadow.MISMATCHES.clear()
+    for token in world.tokens.values():
+        for document in EMPTY_PAGES:
+            await gql.http.post(
+                "/graphql",
+                json={"query": document},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            if compiled_shadow.MISMATCHES:
+                pytest.fail(compiled_shadow._report(compiled_shadow.MISMATCHES[0]), pytrace=False)
