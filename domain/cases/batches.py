@@ -169,6 +169,7 @@ def timeline_query(case_ids: Sequence[uuid.UUID], page: NestedPage) -> NestedQue
         after=page.after,
         cursor_keys=("seq",),
         cursor=_timeline_cursor,
+        skip_empty=True,
     )
 
 
@@ -197,6 +198,7 @@ def comments_query(case_ids: Sequence[uuid.UUID], page: NestedPage) -> NestedQue
         after=page.after,
         cursor_keys=("created_at", "id"),
         cursor=_comment_cursor,
+        skip_empty=True,
     )
 
 
@@ -204,9 +206,9 @@ async def timelines_of(
     session: AsyncSession, case_ids: Sequence[uuid.UUID], page: NestedPage
 ) -> dict[uuid.UUID, Page[CaseEvent]]:
     """A page of each case's timeline, oldest first (one statement)."""
-    if not case_ids or page.limit <= 0:
-        return {i: Page([], [], False, page.after is not None) for i in case_ids}
     query = timeline_query(case_ids, page)
+    if not query.reads_rows:
+        return {i: Page([], [], False, query.has_previous) for i in case_ids}
     sub = query.subquery(CaseEvent)
     entry = aliased(CaseEvent, sub)
     rows = [(e.case_id, e) for e in (await session.execute(query.outer(sub, entry))).scalars()]
@@ -217,9 +219,9 @@ async def comments_of(
     session: AsyncSession, case_ids: Sequence[uuid.UUID], page: NestedPage
 ) -> dict[uuid.UUID, Page[CaseComment]]:
     """A page of each case's comments, oldest first (one statement)."""
-    if not case_ids or page.limit <= 0:
-        return {i: Page([], [], False, page.after is not None) for i in case_ids}
     query = comments_query(case_ids, page)
+    if not query.reads_rows:
+        return {i: Page([], [], False, query.has_previous) for i in case_ids}
     sub = query.subquery(CaseComment)
     comment = aliased(CaseComment, sub)
     rows = [(c.case_id, c) for c in (await session.execute(query.outer(sub, comment))).scalars()]

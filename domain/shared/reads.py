@@ -113,6 +113,13 @@ class NestedQuery:
     cursor_keys: tuple[str, ...]
     cursor: Callable[..., str]
     after: str | None = None
+    #: No statement at all for pages of 0 items (a case's timeline and comments: such a
+    #: page says no next page); others read one row per parent to tell.
+    skip_empty: bool = False
+
+    @property
+    def reads_rows(self) -> bool:
+        return bool(self.parent_ids) and not (self.skip_empty and self.limit <= 0)
 
     def subquery(self, *columns: Any, select_from: sa.FromClause | None = None) -> sa.Subquery:
         """``columns`` of the chosen rows numbered per parent: the parent as ``_p``, the
