@@ -19,6 +19,8 @@ COUNTRIES = frozenset({"CL", "AR", "MX", "CO", "PE"})
 class PartnerKind(StrEnum):
     ISSUER = "issuer"
     RETAILER = "retailer"
+    #: Sells vehicles on the marketplace (issue 11); a retailer may too.
+    DEALER = "dealer"
     LENDER = "lender"
     BANK = "bank"
     LOYALTY = "loyalty"

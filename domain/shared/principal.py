@@ -17,6 +17,13 @@ class Role(StrEnum):
     #: A person acting for themselves (``customer_id`` names them): their own credits and
     #: cases only.
     CUSTOMER = "customer"
+    #: A lender's sales advisor (CRM, issue 12): leads, opportunities, tasks of their lender.
+    ADVISOR = "advisor"
+    #: Inspects vehicles for credit applications (origination, issue 11).
+    INSPECTOR = "inspector"
+    #: A dealer's staff (marketplace, issue 11): their partner's vehicles and the applications
+    #: for them, without the applicants' financial data.
+    DEALER = "dealer"
 
 
 class Scope(StrEnum):
@@ -46,6 +53,21 @@ class Scope(StrEnum):
     LOYALTY_READ = "loyalty:read"
     LOYALTY_WRITE = "loyalty:write"
     LOYALTY_MANAGE = "loyalty:manage"
+    #: Marketplace (issue 11): dealers' inventory feeds, reservations. Reading the catalogue
+    #: needs no scope (it is public).
+    VEHICLES_WRITE = "vehicles:write"
+    #: Origination (issue 11): credit applications; the scorecard's details (lender staff);
+    #: fitting and activating scorecards; recording inspections.
+    APPLICATIONS_READ = "applications:read"
+    APPLICATIONS_WRITE = "applications:write"
+    SCORING_READ = "scoring:read"
+    SCORING_MANAGE = "scoring:manage"
+    INSPECTIONS_WRITE = "inspections:write"
+    #: CRM (issue 12): leads, opportunities, tasks, appointments, conversations.
+    CRM_READ = "crm:read"
+    CRM_WRITE = "crm:write"
+    #: The assistant (Ana, issue 12): logs conversations, asks a verified caller's status.
+    ASSISTANT = "assistant"
 
 
 #: The scopes each role may hold. A token's ``scp`` is narrowed to these; a token without
@@ -65,6 +87,11 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.COLLECTIONS_WRITE,
             Scope.LOYALTY_READ,
             Scope.LOYALTY_WRITE,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_WRITE,
+            Scope.SCORING_READ,
+            Scope.CRM_READ,
+            Scope.CRM_WRITE,
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -85,6 +112,14 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.LOYALTY_READ,
             Scope.LOYALTY_WRITE,
             Scope.LOYALTY_MANAGE,
+            Scope.VEHICLES_WRITE,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_WRITE,
+            Scope.SCORING_READ,
+            Scope.SCORING_MANAGE,
+            Scope.INSPECTIONS_WRITE,
+            Scope.CRM_READ,
+            Scope.CRM_WRITE,
         }
     ),
     Role.NETWORK_VIEWER: frozenset({Scope.CUSTOMERS_READ, Scope.PARTNERS_READ, Scope.CASES_READ}),
@@ -101,18 +136,55 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.COLLECTIONS_WRITE,
             Scope.LOYALTY_READ,
             Scope.LOYALTY_WRITE,
+            Scope.VEHICLES_WRITE,
+            Scope.APPLICATIONS_READ,
+            Scope.CRM_WRITE,
+            Scope.ASSISTANT,
         }
     ),
     Role.INVESTOR: frozenset({Scope.PARTNERS_READ}),
     Role.ADMIN: frozenset(set(Scope)),
     # What a customer may read is narrowed further by each domain's scope (their own rows).
     Role.CUSTOMER: frozenset(
-        {Scope.CREDITS_READ, Scope.CASES_READ, Scope.LOYALTY_READ, Scope.LOYALTY_WRITE}
+        {
+            Scope.CREDITS_READ,
+            Scope.CASES_READ,
+            Scope.LOYALTY_READ,
+            Scope.LOYALTY_WRITE,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_WRITE,
+        }
     ),
+    Role.ADVISOR: frozenset(
+        {
+            Scope.CUSTOMERS_READ,
+            Scope.CUSTOMERS_WRITE,
+            Scope.PARTNERS_READ,
+            Scope.CREDITS_READ,
+            Scope.CASES_READ,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_WRITE,
+            Scope.CRM_READ,
+            Scope.CRM_WRITE,
+        }
+    ),
+    Role.INSPECTOR: frozenset(
+        {Scope.PARTNERS_READ, Scope.APPLICATIONS_READ, Scope.INSPECTIONS_WRITE}
+    ),
+    Role.DEALER: frozenset({Scope.PARTNERS_READ, Scope.VEHICLES_WRITE, Scope.APPLICATIONS_READ}),
 }
 
 #: Roles that only make sense on behalf of one partner.
-PARTNER_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.PARTNER_SYSTEM})
+PARTNER_ROLES = frozenset(
+    {
+        Role.AGENT,
+        Role.SUPERVISOR,
+        Role.PARTNER_SYSTEM,
+        Role.ADVISOR,
+        Role.INSPECTOR,
+        Role.DEALER,
+    }
+)
 
 
 def parse_roles(values: object) -> frozenset[Role]:
