@@ -83,8 +83,7 @@ class Terms:
 
 async def grade_terms(session: AsyncSession, *, lender_id: uuid.UUID, grade: str) -> Terms:
     """The rate and maximum term of ``grade`` at the lender (scoring's active scorecard)."""
-    from domain.scoring import service as scoring
-
+    scoring = importlib.import_module("domain.scoring.service")
     try:
         found = await scoring.grade_terms(session, lender_id=lender_id, grade=grade)
     except Exception as exc:  # scoring's NoActiveScorecard / UnknownGrade
