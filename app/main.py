@@ -31,6 +31,7 @@ from app.policies import configure_policies
 from app.report_files import ReportDownloads
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
+from app.webhooks import WebhookEndpoint
 from app.ws import GraphQLWebSocket
 from domain.shared import pan
 from domain.shared.context import request_id_var
@@ -146,6 +147,7 @@ def create_app(
     downloads = AttachmentDownloads(runtime)
     report_downloads = ReportDownloads(runtime)
     ws = GraphQLWebSocket(runtime)
+    webhooks = WebhookEndpoint(settings)
 
     async def index(request: Request) -> Response:
         return RedirectResponse("/graphql", status_code=307)
@@ -190,6 +192,7 @@ def create_app(
         ),
         WebSocketRoute("/graphql", ws),
         Route("/oauth/token", oauth.token, methods=["POST"]),
+        Route("/webhooks/{source}", webhooks.handle, methods=["POST"]),
         Route("/attachments/{id}", downloads.download, methods=["GET"]),
         Route("/reports/{id}/{format}", report_downloads.download, methods=["GET"]),
         Route("/.well-known/jwks.json", oauth.jwks),

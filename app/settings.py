@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     #: Largest unpacked-to-packed ratio of a part of a Word or Excel file (a zip bomb's is
     #: in the thousands).
     attachment_max_zip_ratio: Annotated[int, Field(ge=1)] = 100
+    # webhook inbox (POST /webhooks/{source})
+    #: Largest webhook body accepted, in bytes (413 PAYLOAD_TOO_LARGE above it).
+    webhook_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     # collections: bank statements in
     #: Largest statement file (upload, CLI, inbox), in bytes (default 64 MiB).
     statement_max_bytes: Annotated[int, Field(ge=1024, le=4 * 1024 * 1024 * 1024)] = 64 * 1024**2

@@ -18,6 +18,7 @@ from domain.investors import events as investors
 from domain.loyalty import events as loyalty
 from domain.loyalty_migration import events as loyalty_migration
 from domain.shared.event_schemas import COMPONENTS, EventSpec, Schema, catalog
+from domain.webhooks import events as webhooks
 
 __all__ = ["COMPONENTS", "TOPICS", "spec_for"]
 
@@ -32,6 +33,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     collections.EVENTS,
     collections_matching.EVENTS,
     collections_work.EVENTS,
+    webhooks.EVENTS,
     crm.EVENTS,
 )
 

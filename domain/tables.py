@@ -18,6 +18,7 @@ from domain.partners import models as partners_models
 from domain.persisted_queries import models as persisted_queries_models
 from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
+from domain.webhooks import models as webhooks_models
 
 __all__ = [
     "audit",
@@ -38,4 +39,5 @@ __all__ = [
     "outbox",
     "partners_models",
     "persisted_queries_models",
+    "webhooks_models",
 ]

@@ -35,6 +35,7 @@ BUILTIN_MODULES = (
     "workers.actors.collections_reports",
     "workers.actors.collections_statements",
     "workers.actors.loyalty",
+    "workers.actors.webhooks",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
