@@ -16,6 +16,7 @@ from domain.loyalty_migration import models as loyalty_migration_models
 from domain.origination import models as origination_models
 from domain.partners import models as partners_models
 from domain.persisted_queries import models as persisted_queries_models
+from domain.scoring import models as scoring_models
 from domain.shared import audit, jobs, outbox
 from domain.shared.models import metadata
 from domain.webhooks import models as webhooks_models
@@ -39,5 +40,6 @@ __all__ = [
     "outbox",
     "partners_models",
     "persisted_queries_models",
+    "scoring_models",
     "webhooks_models",
 ]

@@ -35,6 +35,7 @@ BUILTIN_MODULES = (
     "workers.actors.collections_reports",
     "workers.actors.collections_statements",
     "workers.actors.loyalty",
+    "workers.actors.scoring",
     "workers.actors.webhooks",
 )
 
