@@ -30,6 +30,7 @@ from schema.loyalty import (
     LoyaltyRuleSet,
 )
 from schema.loyalty_migration import LoyaltyMigration
+from schema.origination import CreditApplication
 from schema.partners import Partner
 
 NODE_TYPES: dict[str, Any] = {
@@ -52,6 +53,7 @@ NODE_TYPES: dict[str, Any] = {
     "LoyaltyRuleSet": LoyaltyRuleSet,
     "LoyaltyReward": LoyaltyReward,
     "LoyaltyRedemption": LoyaltyRedemption,
+    "CreditApplication": CreditApplication,
 }
 
 

@@ -52,6 +52,7 @@ from domain.origination.models import (
     ClockState,
     CreditApplication,
     EmploymentType,
+    Inspection,
 )
 from domain.partners.models import Partner, PartnerKind
 from domain.shared import event_schemas as wire
@@ -949,3 +950,16 @@ __all__ = [
     "update_draft",
     "withdraw_application",
 ]
+
+
+async def inspections_of(
+    session: AsyncSession, *, principal: Principal, application_id: uuid.UUID
+) -> list[Inspection]:
+    """An application's inspections, oldest first (whoever may see the application)."""
+    app = await get_application(session, principal=principal, application_id=application_id)
+    rows = await session.execute(
+        sa.select(Inspection)
+        .where(col(Inspection.application_id) == app.id)
+        .order_by(col(Inspection.created_at), col(Inspection.id))
+    )
+    return list(rows.scalars().all())

@@ -49,6 +49,7 @@ NODE_TYPES = (
     "CaseAttachment",
     "CollectionAccount",
     "Credit",
+    "CreditApplication",
     "CreditFunding",
     "Customer",
     "Investor",

@@ -27,6 +27,11 @@ from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.investors import InvestorMutation, InvestorQuery
 from schema.operations.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.operations.loyalty_migration import LoyaltyMigrationQuery
+from schema.operations.origination import (
+    PUBLIC_ORIGINATION_FIELDS,
+    OriginationMutation,
+    OriginationQuery,
+)
 from schema.operations.partners import PartnerQuery
 
 
@@ -60,6 +65,7 @@ Query = merge_types(
         FinancialReportQuery,
         LoyaltyQuery,
         LoyaltyMigrationQuery,
+        OriginationQuery,
     ),
 )
 Mutation = merge_types(
@@ -78,11 +84,16 @@ Mutation = merge_types(
         CollectionsWorkMutation,
         FinancialReportMutation,
         LoyaltyMutation,
+        OriginationMutation,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
 
 #: Root fields an anonymous caller may select.
-PUBLIC_ROOT_FIELDS = frozenset({"__typename", "__schema", "__type"}) | PUBLIC_CREDIT_FIELDS
+PUBLIC_ROOT_FIELDS = (
+    frozenset({"__typename", "__schema", "__type"})
+    | PUBLIC_CREDIT_FIELDS
+    | PUBLIC_ORIGINATION_FIELDS
+)
 
 __all__ = ["PUBLIC_ROOT_FIELDS", "Mutation", "Query", "Subscription"]
