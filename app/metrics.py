@@ -84,3 +84,11 @@ ACTIVE_SUBSCRIPTIONS = Gauge(
 SUBSCRIBERS_DROPPED = Counter(
     "trama_subscribers_dropped_total", "Subscribers disconnected for not keeping up"
 )
+
+# --- origination ------------------------------------------------------------------------------
+APPLICATION_DECISION_SECONDS = Histogram(
+    "trama_application_decision_seconds",
+    "Time from an application's submission to its first decision (the 24-hour promise)",
+    ["outcome"],
+    buckets=(60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 48 * 3600, 96 * 3600),
+)

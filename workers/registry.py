@@ -37,6 +37,7 @@ BUILTIN_MODULES = (
     "workers.actors.loyalty",
     "workers.actors.scoring",
     "workers.actors.webhooks",
+    "workers.actors.origination",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
