@@ -7,7 +7,9 @@ a test can see every boundary.
 - Vehicles come from ``domain.marketplace.service``: ``get_vehicle(session, vehicle_id)``
   (status, price, currency, dealer), ``reserve_vehicle(session, *, vehicle_id,
   application_id, hold_until)``, ``release_vehicle(session, *, vehicle_id, application_id)``
-  and ``mark_sold(session, *, vehicle_id, application_id)``.
+  and ``mark_sold(session, *, vehicle_id, application_id)``. A hold lasts at most the
+  marketplace's ``MAX_HOLD`` (7 days): origination holds for :data:`HOLD` and renews the
+  hold at each step that keeps the vehicle (inspection booked, offer made, offer accepted).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -29,6 +31,8 @@ from domain.partners.models import Partner
 #: Currency a lender lends in by default, by its country.
 COUNTRY_CURRENCY = {"CL": "CLP", "AR": "ARS", "MX": "MXN", "CO": "COP", "PE": "PEN"}
 DEFAULT_DTI_LIMIT = Decimal("0.35")
+#: How long each hold on a vehicle lasts (renewed at each step; the marketplace caps 7 days).
+HOLD = timedelta(days=6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +154,9 @@ async def release_vehicle(
     session: AsyncSession, *, vehicle_id: uuid.UUID, application_id: uuid.UUID
 ) -> None:
     market = _marketplace()
-    release = getattr(market, "release_vehicle", None)
+    release = getattr(market, "release_reservation", None) or getattr(
+        market, "release_vehicle", None
+    )
     if release is not None:
         await release(session, vehicle_id=vehicle_id, application_id=application_id)
 
@@ -159,3 +165,12 @@ async def mark_vehicle_sold(
     session: AsyncSession, *, vehicle_id: uuid.UUID, application_id: uuid.UUID
 ) -> None:
     await _marketplace().mark_sold(session, vehicle_id=vehicle_id, application_id=application_id)
+
+
+async def hold_vehicle(
+    session: AsyncSession, *, vehicle_id: uuid.UUID, application_id: uuid.UUID, now: datetime
+) -> None:
+    """Hold (or renew the hold on) the vehicle for the application for :data:`HOLD`."""
+    await reserve_vehicle(
+        session, vehicle_id=vehicle_id, application_id=application_id, hold_until=now + HOLD
+    )

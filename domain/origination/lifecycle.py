@@ -110,6 +110,10 @@ async def make_offer(
         .values(status=OfferStatus.SUPERSEDED.value)
         .execution_options(synchronize_session=False)
     )
+    if app.vehicle_id is not None:
+        await lending.hold_vehicle(
+            session, vehicle_id=app.vehicle_id, application_id=app.id, now=now
+        )
     offer = CreditOffer(
         application_id=app.id,
         principal=app.requested_principal,
@@ -204,6 +208,10 @@ async def accept_offer(
     if ensure_utc(offer.valid_until) <= now:
         offer.status = OfferStatus.EXPIRED.value
         raise OfferExpired(f"the offer expired at {wire.instant(offer.valid_until)}")
+    if app.vehicle_id is not None:
+        await lending.hold_vehicle(
+            session, vehicle_id=app.vehicle_id, application_id=app.id, now=now
+        )
     offer.status = OfferStatus.ACCEPTED.value
     offer.accepted_at = now
     offer.accepted_by = principal.subject
@@ -489,6 +497,10 @@ async def book_inspection(
         )
         .values(status=InspectionStatus.CANCELLED.value)
         .execution_options(synchronize_session=False)
+    )
+    assert app.vehicle_id is not None
+    await lending.hold_vehicle(
+        session, vehicle_id=app.vehicle_id, application_id=app.id, now=utcnow()
     )
     inspection = Inspection(
         application_id=app.id,

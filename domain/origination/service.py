@@ -71,8 +71,6 @@ MAX_DOCUMENTS = 30
 DOCUMENT_KINDS = frozenset(
     {"ID_CARD", "PAYSLIP", "BANK_STATEMENT", "PROOF_OF_ADDRESS", "OTHER", "INSPECTION_PHOTO"}
 )
-#: How long a named vehicle is held after submission beyond the decision's due time.
-VEHICLE_HOLD = timedelta(days=7)
 #: Fields a draft may change (service name → API name).
 DRAFT_FIELDS = {
     "vehicle_id": "vehicleId",
@@ -481,11 +479,8 @@ async def submit_application(
     app.due_at = hours.add(now, decision_hours)
     app.clock_state = ClockState.ON_TRACK.value
     if app.vehicle_id is not None:
-        await lending.reserve_vehicle(
-            session,
-            vehicle_id=app.vehicle_id,
-            application_id=app.id,
-            hold_until=app.due_at + VEHICLE_HOLD,
+        await lending.hold_vehicle(
+            session, vehicle_id=app.vehicle_id, application_id=app.id, now=now
         )
     await journal.move(
         session,
