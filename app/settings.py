@@ -288,6 +288,43 @@ class Settings(BaseSettings):
     #: Seconds the bureau may take before the application is referred.
     bureau_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
 
+    # origination: contracts signed through DocuSeal (issue 11)
+    #: DocuSeal's base URL (``https://api.docuseal.com``, or an instance's
+    #: ``https://sign.example.com/api``); unset: contracts are not sent.
+    docuseal_url: str | None = None
+    #: The API key, sent as ``X-Auth-Token``.
+    docuseal_api_key: SecretStr | None = None
+    #: A template to create submissions from; unset: the generated contract PDF is sent
+    #: (``POST /submissions/pdf``, signature fields from the PDF's text tags).
+    docuseal_template_id: Annotated[int | None, Field(ge=1)] = None
+    #: DocuSeal's role names for the customer and the lender's signer (the template's, or
+    #: the ones Trama prints in the PDF's tags).
+    docuseal_customer_role: str = "Cliente"
+    docuseal_lender_role: str = "Acreedor"
+    #: Who signs for the lender.
+    docuseal_lender_signer_email: str = "firmas@trama.example"
+    docuseal_lender_signer_name: str = "Apoderado del acreedor"
+    #: Seconds a call to DocuSeal (or a signed document's download) may take.
+    docuseal_timeout: Annotated[float, Field(gt=0, le=120)] = 15.0
+    #: Secret of ``X-Docuseal-Signature`` (``<ts>.<hex HMAC-SHA256(secret, "<ts>.<body>")>``).
+    docuseal_webhook_secret: SecretStr | None = None
+    #: Older DocuSeal instances: a custom header and its value instead of the signature.
+    docuseal_webhook_header: str | None = None
+    docuseal_webhook_header_value: SecretStr | None = None
+    #: Seconds a signature's timestamp may be away from now.
+    docuseal_webhook_tolerance: Annotated[int, Field(ge=1, le=3600)] = 300
+
+    # scoring: the credit bureau (issue 11)
+    #: The bureau's base URL (``POST {url}/v1/reports``); unset: no bureau is asked and
+    #: every application whose scorecard reads bureau facts is referred (BUREAU_UNAVAILABLE).
+    bureau_url: str | None = None
+    #: Sent as ``X-Api-Key``.
+    bureau_api_key: SecretStr | None = None
+    #: Signs each request: ``X-Signature`` = hex HMAC-SHA256(secret, "<X-Timestamp>.<body>").
+    bureau_secret: SecretStr | None = None
+    #: Seconds the bureau may take before the application is referred.
+    bureau_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

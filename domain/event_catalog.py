@@ -17,6 +17,7 @@ from domain.customers import events as customers
 from domain.investors import events as investors
 from domain.loyalty import events as loyalty
 from domain.loyalty_migration import events as loyalty_migration
+from domain.origination import contracts_events as origination_contracts
 from domain.origination import events as origination
 from domain.scoring import events as scoring
 from domain.shared.event_schemas import COMPONENTS, EventSpec, Schema, catalog
@@ -36,6 +37,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     collections_matching.EVENTS,
     collections_work.EVENTS,
     origination.EVENTS,
+    origination_contracts.EVENTS,
     scoring.EVENTS,
     webhooks.EVENTS,
     crm.EVENTS,

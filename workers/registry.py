@@ -37,6 +37,7 @@ BUILTIN_MODULES = (
     "workers.actors.loyalty",
     "workers.actors.scoring",
     "workers.actors.webhooks",
+    "workers.actors.docuseal",
     "workers.actors.origination",
 )
 
