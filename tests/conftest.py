@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from app import runtime as app_runtime
 from app.auth.keys import KeyStore
 from app.cli import migrate
 from app.compiled import compiled_read
@@ -29,12 +30,49 @@ from app.db import Database, close_database, init_database
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from schema import TramaSchema
+from schema.cost import CostPolicy
 from tests import clock as test_clock
 from tests.event_contract import OutboxAudit
 from tests.event_contract import report as event_report
 
 # The business clock of this process: a fixed start, never the machine's date.
 test_clock.install()
+
+_build_schema = app_runtime.create_schema
+_SCHEMAS: dict[tuple[Any, ...], TramaSchema] = {}
+
+
+def _shared_schema(**arguments: Any) -> TramaSchema:
+    """``create_schema`` once per distinct set of arguments in this process.
+
+    The schema is made from settings alone (limits, introspection, the cost policy) and
+    keeps no state between requests (its extensions are made per operation), but building
+    it takes ~0.5 s of CPU: done by every test's runtime, that was a third of the suite.
+    """
+    key = tuple(
+        sorted(
+            (
+                name,
+                (
+                    value.limit,
+                    tuple(sorted(value.role_limits.items())),
+                    value.default_page_size,
+                    value.max_page_size,
+                ),
+            )
+            if isinstance(value, CostPolicy)
+            else (name, value)
+            for name, value in arguments.items()
+        )
+    )
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        schema = _SCHEMAS[key] = _build_schema(**arguments)
+    return schema
+
+
+app_runtime.create_schema = _shared_schema  # type: ignore[assignment]
 
 pytest_plugins = ["tests.compiled_shadow"]
 
