@@ -188,6 +188,15 @@ class Settings(BaseSettings):
     # webhook inbox (POST /webhooks/{source})
     #: Largest webhook body accepted, in bytes (413 PAYLOAD_TOO_LARGE above it).
     webhook_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    #: Cal.com: the webhook's secret (``X-Cal-Signature-256``); unset: /webhooks/calcom
+    #: answers 503 WEBHOOK_NOT_CONFIGURED.
+    calcom_webhook_secret: SecretStr | None = None
+    #: Cal.com bookings to lenders, JSON: {"eventType:<id>" | "<organizer e-mail>":
+    #: "<partner code>"}; the event type wins over the organizer.
+    calcom_lenders: dict[str, str] = {}
+    #: The lender (partner code) of bookings the mapping does not name; unset: such
+    #: deliveries are stored and ignored.
+    calcom_default_lender: str | None = None
     # collections: bank statements in
     #: Largest statement file (upload, CLI, inbox), in bytes (default 64 MiB).
     statement_max_bytes: Annotated[int, Field(ge=1024, le=4 * 1024 * 1024 * 1024)] = 64 * 1024**2

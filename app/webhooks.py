@@ -39,7 +39,7 @@ from domain.webhooks import service
 log = logging.getLogger("trama.webhooks")
 
 #: Modules that declare webhook sources (imported when the endpoint is built).
-SOURCE_MODULES: tuple[str, ...] = ("app.docuseal",)
+SOURCE_MODULES: tuple[str, ...] = ("app.webhooks_calcom", "app.docuseal")
 
 
 class WebhookRefused(Exception):

@@ -12,6 +12,7 @@ from domain.collections import events as collections
 from domain.collections import matching_events as collections_matching
 from domain.collections import work_events as collections_work
 from domain.credits import events as credits
+from domain.crm import appointments_events as crm_appointments
 from domain.crm import events as crm
 from domain.customers import events as customers
 from domain.investors import events as investors
@@ -41,6 +42,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     scoring.EVENTS,
     webhooks.EVENTS,
     crm.EVENTS,
+    crm_appointments.EVENTS,
 )
 
 

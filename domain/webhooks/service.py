@@ -15,8 +15,9 @@ record backwards; it compares the event's own times with what the record already
 
 Processors are async ``fn(session, delivery) -> WebhookStatus | str | None`` run in the
 worker's transaction: ``None`` or a string (an outcome note) marks the delivery processed,
-``WebhookStatus.IGNORED`` stored-and-acknowledged. Raising :class:`DeliveryRejected` fails
-it for good; any other exception rolls the work back and the worker retries with backoff.
+``WebhookStatus.IGNORED`` or ``Ignored("why")`` stored-and-acknowledged. Raising
+:class:`DeliveryRejected` fails it for good; any other exception rolls the work back and the
+worker retries with backoff.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ from domain.webhooks.models import (
     WebhookDelivery,
     WebhookStatus,
 )
+
+
+class Ignored(str):
+    """A processor's answer: stored and acknowledged, nothing to do, and why."""
+
+    __slots__ = ()
+
 
 ProcessorResult = WebhookStatus | str | None
 ProcessorFn = Callable[[AsyncSession, WebhookDelivery], Awaitable[ProcessorResult]]
@@ -189,7 +197,8 @@ async def process_delivery(session: AsyncSession, *, delivery_id: uuid.UUID) -> 
     else:
         result = await processor(session, delivery)
         note = result if isinstance(result, str) and not isinstance(result, WebhookStatus) else None
-    final = WebhookStatus.IGNORED if result is WebhookStatus.IGNORED else WebhookStatus.PROCESSED
+    ignored = result is WebhookStatus.IGNORED or isinstance(result, Ignored)
+    final = WebhookStatus.IGNORED if ignored else WebhookStatus.PROCESSED
     if final is WebhookStatus.IGNORED and note is None:
         note = "nothing to do"
     delivery.status = final.value
@@ -317,6 +326,7 @@ def parse_json_body(delivery: WebhookDelivery) -> Any:
 
 
 __all__ = [
+    "Ignored",
     "ProcessOutcome",
     "ProcessorFn",
     "body_digest",

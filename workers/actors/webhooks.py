@@ -15,7 +15,7 @@
     Sends ``webhooks.process`` again for deliveries still ``received`` after 10 minutes
     (a message lost on its way); processing is idempotent.
 
-The processors are registered by the modules imported below (one per source).
+The processors are registered here from the settings (:func:`register_processors`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.db import read_session, transaction
+from app.settings import get_settings
+from domain.crm import calcom
 from domain.shared.models import table_of
 from domain.shared.outbox import Event
 from domain.shared.time import utcnow
@@ -38,6 +40,25 @@ from domain.webhooks.models import WebhookDelivery, WebhookStatus
 from workers.registry import PermanentError, RetryPolicy, consumer, job
 
 log = logging.getLogger("trama.workers.webhooks")
+
+
+def register_processors() -> None:
+    """The processors of every source, configured from the settings."""
+    settings = get_settings()
+    secret = settings.calcom_webhook_secret
+    calcom.register(
+        calcom.CalcomConfig(
+            secret=secret.get_secret_value() if secret is not None else None,
+            lenders={
+                k.strip().lower() if "@" in k else k.strip(): v
+                for k, v in settings.calcom_lenders.items()
+            },
+            default_lender=settings.calcom_default_lender,
+        )
+    )
+
+
+register_processors()
 
 PROCESS_JOB = "webhooks.process"
 #: A delivery still ``received`` this long after it came in is sent again by the sweep.
