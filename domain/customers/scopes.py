@@ -46,6 +46,7 @@ from domain.cases import involvement as cases_involvement
 from domain.credits import access as credits_access
 from domain.customers.models import Customer
 from domain.loyalty import access as loyalty_access
+from domain.origination import access as origination_access
 from domain.shared.errors import Forbidden
 from domain.shared.models import table_of
 from domain.shared.principal import PARTNER_ROLES, Principal, Role, Scope
@@ -169,3 +170,4 @@ def ensure_can_look_up(principal: Principal) -> None:
 register_involvement("cases", cases_involvement.customer_involvement)
 register_involvement("credits", credits_access.customer_involvement)
 register_involvement("loyalty", loyalty_access.customer_involvement)
+register_involvement("applications", origination_access.customer_involvement)

@@ -229,10 +229,12 @@ async def accept_offer(
 
 
 async def complete_signing(
-    session: AsyncSession, *, application_id: uuid.UUID, contract_id: uuid.UUID
+    session: AsyncSession, *, application_id: uuid.UUID, contract_id: uuid.UUID | None
 ) -> CreditApplication:
     """The contract is signed: signing → approved, the credit registered from the accepted
-    offer (once: a second call returns the application with its credit), the vehicle sold."""
+    offer (once: a second call returns the application with its credit), the vehicle sold.
+    ``contract_id`` is the contract worker's record; None for a contract signed outside
+    Trama (on paper at a branch)."""
     app = await journal.load_for_change(session, application_id)
     if app.credit_id is not None:
         return app
@@ -271,7 +273,10 @@ async def complete_signing(
         app=app,
         to=S.APPROVED,
         details={"credit_id": credit.id, "contract_id": contract_id},
-        payload={"creditId": wire.global_id("Credit", credit.id), "contractId": str(contract_id)},
+        payload={
+            "creditId": wire.global_id("Credit", credit.id),
+            **({"contractId": str(contract_id)} if contract_id else {}),
+        },
     )
     await session.flush()
     return app

@@ -240,3 +240,33 @@ async def test_prequalification_anonymous_and_exact(gql: Any, runtime: Any, worl
 
         terms = await current_terms(session, customer_id=world.customer_id)
     assert terms is not None and terms.max_principal == int(exact["maxPrincipal"]["minorUnits"])
+
+
+async def test_the_lender_is_involved_with_its_applicants(
+    gql: Any, runtime: Any, world: World, token: Any
+) -> None:
+    import sqlalchemy as sa
+
+    from app.db import read_session
+    from domain.customers.models import Customer
+
+    async with read_session() as session:
+        stranger = (
+            await session.execute(
+                sa.select(Customer.id)
+                .where(
+                    Customer.home_partner_id == world.other_lender_id,
+                    Customer.consent_data_sharing.is_(False),  # type: ignore[attr-defined]
+                )
+                .order_by(Customer.id)
+                .limit(1)
+            )
+        ).scalar_one()
+    query = "query($id: ID!) { customer(id: $id) { piiMasked } }"
+    agent = token("agent", partner="AUTOCREDITO")
+    before = data(await gql(query, {"id": gid("Customer", stranger)}, token=agent), "customer")
+    assert before is None or before["piiMasked"] is True
+    me = customer_token(runtime, stranger)
+    data(await gql(START, {"input": start_input(world)}, token=me), "startCreditApplication")
+    after = data(await gql(query, {"id": gid("Customer", stranger)}, token=agent), "customer")
+    assert after == {"piiMasked": False}

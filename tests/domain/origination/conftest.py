@@ -167,7 +167,10 @@ async def world(db: Any, monkeypatch: pytest.MonkeyPatch) -> World:
             (
                 await session.execute(
                     sa.select(Customer.id)
-                    .where(Customer.home_partner_id == lender.id)
+                    .where(
+                        Customer.id.not_in(sa.select(CreditApplication.customer_id)),  # type: ignore[attr-defined]
+                        Customer.home_partner_id.in_([lender.id, dealer.id]),  # type: ignore[attr-defined]
+                    )
                     .order_by(Customer.id)
                     .limit(2)
                 )
