@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.partners.models import Partner
-from domain.scoring import access
+from domain.scoring import access, psi
 from domain.scoring import card as cards
 from domain.scoring import events as scoring_events
 from domain.scoring.engine import Decision
@@ -420,3 +420,24 @@ async def get_decision(
     if row is None:
         raise NotFound("ScoringDecision", decision_id)
     return row
+
+
+# --- population stability -------------------------------------------------------------------
+async def psi_report(
+    session: AsyncSession, *, lender_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[Scorecard, psi.PsiReport] | None:
+    """PSI of the decisions made with the lender's active version in [since, until) against
+    its development sample; ``None`` without an active version or a development sample."""
+    card = await active_scorecard(session, lender_id=lender_id)
+    if card is None or not card.development:
+        return None
+    rows = (
+        await session.execute(
+            sa.select(col(ScoringDecision.total), col(ScoringDecision.attributes)).where(
+                col(ScoringDecision.scorecard_id) == card.id,
+                col(ScoringDecision.created_at) >= since,
+                col(ScoringDecision.created_at) < until,
+            )
+        )
+    ).all()
+    return card, psi.report(parsed(card), card.development, [(r[0], r[1]) for r in rows])

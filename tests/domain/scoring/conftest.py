@@ -13,7 +13,8 @@ from app.db import read_session, transaction
 from domain.customers.models import Customer
 from domain.origination.models import ApplicationState, CreditApplication
 from domain.partners.models import Partner, PartnerKind
-from domain.shared.principal import ROLE_SCOPES, Principal, Role
+from domain.scoring import service
+from domain.shared.principal import ROLE_SCOPES, SYSTEM, Principal, Role
 from domain.shared.time import utcnow
 
 
@@ -22,10 +23,23 @@ async def lender(db: Any) -> Partner:
     async with read_session() as session:
         partner = (
             await session.execute(
-                sa.select(Partner).where(Partner.kind == PartnerKind.LENDER.value).limit(1)
+                sa.select(Partner)
+                .where(Partner.kind == PartnerKind.LENDER.value)  # type: ignore[arg-type]
+                .order_by(Partner.code)
+                .limit(1)
             )
         ).scalar_one()
     return partner
+
+
+@pytest.fixture
+async def bare_lender(lender: Partner) -> Partner:
+    """The lender without an active scorecard (the seed's is retired)."""
+    async with transaction() as session:
+        active = await service.active_scorecard(session, lender_id=lender.id)
+        if active is not None:
+            await service.retire_scorecard(session, principal=SYSTEM, scorecard_id=active.id)
+    return lender
 
 
 @pytest.fixture

@@ -154,8 +154,9 @@ async def test_bureau_down_refers(
 
 
 async def test_nothing_half_written(
-    lender: Partner, make_application: MakeApp, bureau: FakeBureau
+    bare_lender: Partner, make_application: MakeApp, bureau: FakeBureau
 ) -> None:
+    lender = bare_lender
     app = await make_application()
     with pytest.raises(NoActiveScorecard):
         await run.score_application(
