@@ -316,6 +316,8 @@ class CallerLimiter:
 
 #: The budget of exact national-ID lookups (TRAMA_NATIONAL_ID_LOOKUP_RATE_LIMIT).
 NATIONAL_ID_LOOKUPS = "national_id_lookups"
+#: The lead forms' budget (leadFormToken, captureLead; TRAMA_LEAD_CAPTURE_RATE_LIMIT).
+LEAD_CAPTURES = "lead_captures"
 
 
 def build_limiter(settings: Any) -> CallerLimiter:
@@ -329,5 +331,8 @@ def build_limiter(settings: Any) -> CallerLimiter:
         anonymous=Rate.parse(settings.public_rate_limit),
         authenticated=Rate.parse(settings.authenticated_rate_limit),
         prefix=f"{namespace}:ratelimit:",
-        buckets={NATIONAL_ID_LOOKUPS: Rate.parse(settings.national_id_lookup_rate_limit)},
+        buckets={
+            NATIONAL_ID_LOOKUPS: Rate.parse(settings.national_id_lookup_rate_limit),
+            LEAD_CAPTURES: Rate.parse(settings.lead_capture_rate_limit),
+        },
     )

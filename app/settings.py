@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     #: Exact national-ID lookups (customerByNationalId) per subject: a masked number shows
     #: its last digits, so unlimited lookups could guess the rest.
     national_id_lookup_rate_limit: str = "120/hour"
+    #: Lead forms (leadFormToken + captureLead) per client address (per subject when logged
+    #: in): people send one or two; scripts many.
+    lead_capture_rate_limit: str = "30/hour"
+    #: Seconds a lead form must stay open before it is sent (people take longer).
+    lead_form_min_seconds: Annotated[int, Field(ge=0, le=600)] = 3
+    #: Signs the lead forms' tokens (32+ characters); unset: a key kept in var/keys.
+    lead_form_secret: Annotated[SecretStr | None, Field(min_length=32)] = None
     #: Highest cost of one operation (README, "Query cost"): refused before it runs above it.
     query_cost_limit: Annotated[int, Field(ge=1)] = 50_000
     #: Limits per role, JSON: {"admin": 200000, "anonymous": 5000}. A caller gets the highest
@@ -389,7 +396,10 @@ class Settings(BaseSettings):
         return self
 
     @field_validator(
-        "public_rate_limit", "authenticated_rate_limit", "national_id_lookup_rate_limit"
+        "public_rate_limit",
+        "authenticated_rate_limit",
+        "national_id_lookup_rate_limit",
+        "lead_capture_rate_limit",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:

@@ -19,6 +19,7 @@ from schema.errors import ConflictError, ForbiddenError, NotFoundError, Validati
 from schema.partners import Partner
 
 if TYPE_CHECKING:
+    from schema.crm import TimelineConnection, TimelineKind
     from schema.loyalty import LoyaltyAccount
 
 strawberry.enum(
@@ -95,6 +96,21 @@ class Customer(relay.Node):
         from schema.loyalty import customer_loyalty_accounts
 
         return await customer_loyalty_accounts(info, uuid.UUID(str(self.id)))
+
+    @strawberry.field(
+        description="CRM notes, tasks, appointments, conversations, case, application and "
+        "credit events, payments: newest first, what you may see of each."
+    )
+    async def timeline(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        kinds: list[Annotated[TimelineKind, strawberry.lazy("schema.crm")]] | None = None,
+    ) -> Annotated[TimelineConnection, strawberry.lazy("schema.crm")]:
+        from resolvers.crm import timeline_of
+
+        return await timeline_of(info, "CUSTOMER", uuid.UUID(str(self.id)), first, after, kinds)
 
     @classmethod
     def from_view(cls, view: CustomerView) -> Customer:

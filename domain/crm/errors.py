@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, ValidationFailed
 
 
 class NoAdvisorAvailable(Conflict):
@@ -13,3 +13,9 @@ class NoAdvisorAvailable(Conflict):
 
 class AlreadyConverted(Conflict):
     code = "ALREADY_CONVERTED"
+
+
+class FormRefused(ValidationFailed):
+    """The lead form's token is missing, forged, too old, or the form was sent too fast."""
+
+    code = "FORM_REFUSED"

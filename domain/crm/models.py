@@ -108,6 +108,9 @@ class CrmSettings(SQLModel, table=True):
     business_day_end: int = Field(default=18)
     #: A task's assignee is reminded this many minutes before its due time.
     reminder_minutes: int = Field(default=60)
+    #: Assignments made so far (round robin gives the next one to the advisor whose
+    #: ``last_assigned_seq`` is the lowest).
+    assignment_seq: int = Field(default=0, sa_type=sa.BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = Field(default=1)
 
@@ -118,7 +121,7 @@ class CrmAdvisor(SQLModel, table=True):
     __tablename__ = "crm_advisors"
     __table_args__ = (
         sa.UniqueConstraint("partner_id", "subject"),
-        sa.Index("ix_crm_advisors_pick", "partner_id", "active", "on_shift", "last_assigned_at"),
+        sa.Index("ix_crm_advisors_pick", "partner_id", "active", "on_shift", "last_assigned_seq"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True, sa_type=UUIDType)
@@ -135,6 +138,7 @@ class CrmAdvisor(SQLModel, table=True):
     on_shift: bool = Field(default=True)
     active: bool = Field(default=True)
     last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_assigned_seq: int = Field(default=0, sa_type=sa.BigInteger)
     assigned_count: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

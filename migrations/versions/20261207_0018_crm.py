@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("business_day_start", sa.Integer(), nullable=False),
         sa.Column("business_day_end", sa.Integer(), nullable=False),
         sa.Column("reminder_minutes", sa.Integer(), nullable=False),
+        sa.Column("assignment_seq", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", domain.shared.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -53,6 +54,7 @@ def upgrade() -> None:
         sa.Column(
             "last_assigned_at", domain.shared.types.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("last_assigned_seq", sa.BigInteger(), nullable=False),
         sa.Column("assigned_count", sa.Integer(), nullable=False),
         sa.Column("created_at", domain.shared.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", domain.shared.types.UTCDateTime(timezone=True), nullable=False),
@@ -73,7 +75,7 @@ def upgrade() -> None:
     with op.batch_alter_table("crm_advisors", schema=None) as batch_op:
         batch_op.create_index(
             "ix_crm_advisors_pick",
-            ["partner_id", "active", "on_shift", "last_assigned_at"],
+            ["partner_id", "active", "on_shift", "last_assigned_seq"],
             unique=False,
         )
     op.create_table(

@@ -19,6 +19,7 @@ from schema.operations.credits import (
     CreditQuery,
     CreditRegistryQuery,
 )
+from schema.operations.crm import PUBLIC_CRM_FIELDS, CrmMutation, CrmQuery
 from schema.operations.customers import CustomerMutation, CustomerQuery
 from schema.operations.events import EventMutation, EventQuery
 from schema.operations.events import Subscription as EventSubscription
@@ -65,6 +66,7 @@ Query = merge_types(
         FinancialReportQuery,
         LoyaltyQuery,
         LoyaltyMigrationQuery,
+        CrmQuery,
         OriginationQuery,
     ),
 )
@@ -84,6 +86,7 @@ Mutation = merge_types(
         CollectionsWorkMutation,
         FinancialReportMutation,
         LoyaltyMutation,
+        CrmMutation,
         OriginationMutation,
     ),
 )
@@ -93,6 +96,7 @@ Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription)
 PUBLIC_ROOT_FIELDS = (
     frozenset({"__typename", "__schema", "__type"})
     | PUBLIC_CREDIT_FIELDS
+    | PUBLIC_CRM_FIELDS
     | PUBLIC_ORIGINATION_FIELDS
 )
 

@@ -83,3 +83,60 @@ async def snapshot() -> dict[str, Any]:
             )
         ).scalar_one()
     return out
+
+
+async def roster(
+    world: Lenders, count: int = 3, *, partner: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """``count`` advisors on shift (adv-1 …) under one supervisor advisor (sup-1, away)."""
+    from domain.crm import advisors
+
+    partner_id = partner or world.lender
+    async with transaction() as session:
+        boss = await advisors.add_advisor(
+            session,
+            principal=SYSTEM,
+            partner_id=partner_id,
+            subject="sup-1",
+            name="Carla Jefa",
+            on_shift=False,
+        )
+        ids = []
+        for i in range(count):
+            advisor = await advisors.add_advisor(
+                session,
+                principal=SYSTEM,
+                partner_id=partner_id,
+                subject=f"adv-{i + 1}",
+                name=f"Asesor {'ABCDEFGHIJ'[i]}",
+                supervisor_id=boss.id,
+            )
+            ids.append(advisor.id)
+    return ids
+
+
+def lead_input(world: Lenders, **changes: Any) -> Any:
+    from domain.crm.leads import LeadInput
+
+    values: dict[str, Any] = {
+        "lender_id": world.lender,
+        "name": "Ana Rojas",
+        "email": "ana.rojas@example.cl",
+        "phone": "9 8765 4321",
+        "product": "VEHICLE_CREDIT",
+        "amount": "12000000",
+        "currency": "CLP",
+        "vehicle_description": "Toyota Yaris 2022",
+        "simulation": {
+            "inputs": {"price": "15000000", "termMonths": 36},
+            "result": {"installment": "412345"},
+        },
+        "consent": True,
+        "consent_text_version": "2026-11",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "verano",
+        "referrer": "https://www.google.com/",
+    }
+    values.update(changes)
+    return LeadInput(**values)
