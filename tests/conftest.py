@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
@@ -97,20 +98,43 @@ def _pg_admin_dsn(url: str) -> tuple[str, str]:
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
-async def _worker_template(url: str) -> str:
-    """The database named by TRAMA_TEST_DATABASE_URL, or, under pytest-xdist, a fresh one
-    beside it for this worker (``<name>_<worker>``; CI drops ``<name>_*`` at the end)."""
-    if not XDIST_WORKER:
-        return url
-    admin, base = _pg_admin_dsn(url)
-    name = f"{base}_{XDIST_WORKER}"
+async def _fresh_database(url: str, name: str, template: str | None = None) -> str:
+    """``url`` naming the database ``name``, dropped if it was there and created again
+    (empty, or a copy of ``template``)."""
+    admin, _ = _pg_admin_dsn(url)
     conn = await asyncpg.connect(admin)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return str(make_url(url).set(database=name).render_as_string(hide_password=False))
+
+
+async def _build_template(url: str, var_dir: Path) -> None:
+    """Migrate and seed the database at ``url`` (the seed's client secrets go to
+    ``var_dir``)."""
+    from app import seed
+
+    await asyncio.to_thread(migrate, url)
+    init_database(url)
+    try:
+        await seed.seed(customers_count=SEED_CUSTOMERS, var_dir=var_dir)
+    finally:
+        await close_database()
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive lock on ``path`` among the processes of the run (waited for in a
+    thread: the loop goes on)."""
+    with path.open("a") as handle:
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class DatabaseFactory:
@@ -139,19 +163,47 @@ class DatabaseFactory:
         self.events = OutboxAudit()
         self.template_event_problems: list[str] = []
 
-    async def prepare(self, settings_for: Callable[[str], Settings]) -> None:
-        from app import seed
-
-        if IS_POSTGRES:
-            self.template_url = await _worker_template(TEST_DB_URL)
+    async def prepare(self, shared: Path) -> None:
+        """Make this process's template: migrated and seeded, or, under pytest-xdist, a copy
+        of the template the first worker of the run made in ``shared`` (the directory the
+        run's workers share). Migrating and seeding take seconds of CPU; every worker did
+        it before."""
+        if not XDIST_WORKER:
+            if IS_POSTGRES:
+                self.template_url = TEST_DB_URL
+            else:
+                self.template_url = f"sqlite+aiosqlite:///{self.tmp / 'template.db'}"
+            await _build_template(self.template_url, self.tmp)
         else:
-            self.template_url = f"sqlite+aiosqlite:///{self.tmp / 'template.db'}"
-        await asyncio.to_thread(migrate, self.template_url)
-        init_database(self.template_url)
-        try:
-            await seed.seed(customers_count=SEED_CUSTOMERS, var_dir=self.tmp)
-        finally:
-            await close_database()
+            # The workers' templates are ``<name>_<worker>``, copies of ``<name>_shared``
+            # (CI drops ``<name>_*`` at the end). Nothing connects to the shared one once
+            # it is made, so the workers copy it at the same time.
+            if IS_POSTGRES:
+                base = make_url(TEST_DB_URL).database or ""
+                shared_url = str(
+                    make_url(TEST_DB_URL)
+                    .set(database=f"{base}_shared")
+                    .render_as_string(hide_password=False)
+                )
+            else:
+                shared_url = f"sqlite+aiosqlite:///{shared / 'template.db'}"
+            done = shared / "template.done"
+            async with _file_lock(shared / "template.lock"):
+                if not done.exists():
+                    if IS_POSTGRES:
+                        await _fresh_database(TEST_DB_URL, f"{base}_shared")
+                    await _build_template(shared_url, shared)
+                    done.touch()
+            if IS_POSTGRES:
+                self.template_url = await _fresh_database(
+                    TEST_DB_URL, f"{base}_{XDIST_WORKER}", template=f"{base}_shared"
+                )
+            else:
+                self.template_url = f"sqlite+aiosqlite:///{self.tmp / 'template.db'}"
+                shutil.copyfile(shared / "template.db", self.tmp / "template.db")
+            clients = shared / "demo-clients.json"
+            if clients.exists():
+                shutil.copyfile(clients, self.tmp / "demo-clients.json")
         self.template_event_problems = await self.events.remember_template(self.template_url)
 
     # PostgreSQL ---------------------------------------------------------------------------
@@ -246,9 +298,13 @@ def make_settings(var_dir: Path, database_url: str, **overrides: Any) -> Setting
 
 
 @pytest.fixture(scope="session")
-async def db_factory(session_tmp: Path) -> AsyncIterator[DatabaseFactory]:
+async def db_factory(
+    session_tmp: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DatabaseFactory]:
     factory = DatabaseFactory(session_tmp)
-    await factory.prepare(lambda url: make_settings(session_tmp, url))
+    # pytest-xdist's workers each have a base directory under the run's one
+    shared = tmp_path_factory.getbasetemp().parent if XDIST_WORKER else session_tmp
+    await factory.prepare(shared)
     yield factory
     await factory.close()
 
