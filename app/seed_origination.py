@@ -90,12 +90,17 @@ async def seed_origination() -> int:
             .where(col(CreditApplication.lender_id) == lender.id)
         ):
             return 0
+        chilean = sa.select(col(Partner.id)).where(col(Partner.country) == "CL")
         customers = list(
             (
                 await session.execute(
                     sa.select(col(Customer.id))
-                    .where(col(Customer.home_partner_id) == lender.id)
-                    .order_by(col(Customer.sort_name), col(Customer.id))
+                    .where(col(Customer.home_partner_id).in_(chilean))
+                    .order_by(
+                        col(Customer.home_partner_id) != lender.id,
+                        col(Customer.sort_name),
+                        col(Customer.id),
+                    )
                     .limit(len(STORIES) + len(VEHICLE_STORIES))
                 )
             ).scalars()

@@ -249,6 +249,7 @@ async def test_the_lender_is_involved_with_its_applicants(
 
     from app.db import read_session
     from domain.customers.models import Customer
+    from domain.origination.models import CreditApplication
 
     async with read_session() as session:
         stranger = (
@@ -257,6 +258,7 @@ async def test_the_lender_is_involved_with_its_applicants(
                 .where(
                     Customer.home_partner_id == world.other_lender_id,
                     Customer.consent_data_sharing.is_(False),  # type: ignore[attr-defined]
+                    Customer.id.not_in(sa.select(CreditApplication.customer_id)),  # type: ignore[attr-defined]
                 )
                 .order_by(Customer.id)
                 .limit(1)
