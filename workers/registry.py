@@ -35,6 +35,7 @@ BUILTIN_MODULES = (
     "workers.actors.collections_reports",
     "workers.actors.collections_statements",
     "workers.actors.loyalty",
+    "workers.actors.crm",
     "workers.actors.scoring",
     "workers.actors.webhooks",
     "workers.actors.docuseal",

@@ -305,6 +305,8 @@ async def advance(
     application_id: uuid.UUID | None = None,
     credit_id: uuid.UUID | None = None,
     lost_reason: str | None = None,
+    only_tied: bool = False,
+    from_stages: Sequence[Stage] | None = None,
 ) -> list[uuid.UUID]:
     """Move the customer's open opportunities of the lender forward on another domain's
     event (never backwards; LOST only from an open stage). An opportunity already tied to
@@ -315,9 +317,13 @@ async def advance(
         table.c.customer_id == customer_id,
         table.c.stage.not_in([s.value for s in CLOSED_STAGES]),
     )
+    if from_stages is not None:
+        query = query.where(table.c.stage.in_([s.value for s in from_stages]))
     if application_id is not None:
         query = query.where(
-            sa.or_(table.c.application_id.is_(None), table.c.application_id == application_id)
+            table.c.application_id == application_id
+            if only_tied
+            else sa.or_(table.c.application_id.is_(None), table.c.application_id == application_id)
         )
     candidates = list((await session.execute(query.order_by(table.c.created_at))).scalars())
     if application_id is not None and candidates:
