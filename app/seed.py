@@ -352,7 +352,10 @@ async def seed(
     from app.seed_origination import seed_origination
 
     await seed_origination()
-    if cases_count:
+    if cases_count:  # the demo (trama seed); the tests' template has no CRM demo data
+        from app.seed_crm import seed_crm
+
+        await seed_crm()
         from app.seed_cases import seed_cases
 
         report.cases = await seed_cases(cases_count)
