@@ -192,7 +192,8 @@ class DatabaseFactory:
                 if not done.exists():
                     if IS_POSTGRES:
                         await _fresh_database(TEST_DB_URL, f"{base}_shared")
-                    await _build_template(shared_url, shared)
+                    (shared / "var").mkdir(exist_ok=True)
+                    await _build_template(shared_url, shared / "var")
                     done.touch()
             if IS_POSTGRES:
                 self.template_url = await _fresh_database(
@@ -201,9 +202,8 @@ class DatabaseFactory:
             else:
                 self.template_url = f"sqlite+aiosqlite:///{self.tmp / 'template.db'}"
                 shutil.copyfile(shared / "template.db", self.tmp / "template.db")
-            clients = shared / "demo-clients.json"
-            if clients.exists():
-                shutil.copyfile(clients, self.tmp / "demo-clients.json")
+            # what the seed wrote beside the database (demo clients' secrets, histories)
+            shutil.copytree(shared / "var", self.tmp, dirs_exist_ok=True)
         self.template_event_problems = await self.events.remember_template(self.template_url)
 
     # PostgreSQL ---------------------------------------------------------------------------
