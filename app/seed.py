@@ -349,6 +349,9 @@ async def seed(
     from app.seed_loyalty import seed_loyalty
 
     await seed_loyalty()
+    from app.seed_scoring import seed_scoring
+
+    await seed_scoring(var_dir)
     from app.seed_origination import seed_origination
 
     await seed_origination()

@@ -293,17 +293,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{bad[0]!r} is not a report kind ({', '.join(sorted(known))})")
         return value
 
-    # scoring: the credit bureau (issue 11)
-    #: The bureau's base URL (``POST {url}/v1/reports``); unset: no bureau is asked and
-    #: every application whose scorecard reads bureau facts is referred (BUREAU_UNAVAILABLE).
-    bureau_url: str | None = None
-    #: Sent as ``X-Api-Key``.
-    bureau_api_key: SecretStr | None = None
-    #: Signs each request: ``X-Signature`` = hex HMAC-SHA256(secret, "<X-Timestamp>.<body>").
-    bureau_secret: SecretStr | None = None
-    #: Seconds the bureau may take before the application is referred.
-    bureau_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
-
     # origination: contracts signed through DocuSeal (issue 11)
     #: DocuSeal's base URL (``https://api.docuseal.com``, or an instance's
     #: ``https://sign.example.com/api``); unset: contracts are not sent.

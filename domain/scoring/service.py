@@ -28,7 +28,7 @@ from domain.scoring.models import (
 from domain.shared import audit
 from domain.shared.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from domain.shared.pagination import Page, clamp_page_size, decode_cursor, encode_cursor
-from domain.shared.principal import SYSTEM, Principal
+from domain.shared.principal import SYSTEM, Principal, Scope
 from domain.shared.sql import for_update
 from domain.shared.time import utcnow
 
@@ -441,3 +441,22 @@ async def psi_report(
         )
     ).all()
     return card, psi.report(parsed(card), card.development, [(r[0], r[1]) for r in rows])
+
+
+async def read_decision(
+    session: AsyncSession, *, principal: Principal, decision_id: uuid.UUID
+) -> tuple[ScoringDecision, bool]:
+    """A decision and whether the principal sees it in full (the lender's staff with
+    ``scoring:read``, administrators) or only its reasons (the applicant). Anyone else:
+    :class:`NotFound`."""
+    row = await session.get(ScoringDecision, decision_id)
+    if row is None:
+        raise NotFound("ScoringDecision", decision_id)
+    staff = principal.is_admin or (
+        principal.has_scope(Scope.SCORING_READ) and principal.partner_id == row.lender_id
+    )
+    if staff:
+        return row, True
+    if access.customer_reasons_visible(principal, row.customer_id):
+        return row, False
+    raise NotFound("ScoringDecision", decision_id)

@@ -34,6 +34,7 @@ from schema.operations.origination import (
     OriginationQuery,
 )
 from schema.operations.partners import PartnerQuery
+from schema.operations.scoring import ScoringMutation, ScoringQuery
 
 
 @strawberry.type
@@ -68,6 +69,7 @@ Query = merge_types(
         LoyaltyMigrationQuery,
         CrmQuery,
         OriginationQuery,
+        ScoringQuery,
     ),
 )
 Mutation = merge_types(
@@ -88,6 +90,7 @@ Mutation = merge_types(
         LoyaltyMutation,
         CrmMutation,
         OriginationMutation,
+        ScoringMutation,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
