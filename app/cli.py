@@ -337,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     scoring_cli.register(sub)
 
+    from app import crm_cli
+
+    crm_cli.register(sub)
+
     p = sub.add_parser("keys", help="signing keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("rotate", help="generate a new signing key")

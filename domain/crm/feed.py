@@ -99,14 +99,15 @@ def _item(event: Event) -> tuple[TimelineKind, bool, dict[str, Any]]:
 
 
 async def record_event(session: AsyncSession, event: Event) -> bool:
-    """Put ``event`` on its customer's timeline and move opportunities; False when the
-    event names no customer we can find (nothing written)."""
+    """Put ``event`` on its customer's timeline and move opportunities. True when an item
+    was written; False when it was written before or the event names no customer we can
+    find."""
     customer_id = await _customer_of(session, event)
     if customer_id is None:
         return False
     kind, visible, payload = _item(event)
     audience = [uuid.UUID(p) for p in event.partner_ids]
-    await add_timeline_item(
+    written = await add_timeline_item(
         session,
         subject=Party.customer(customer_id),
         kind=kind,
@@ -118,7 +119,7 @@ async def record_event(session: AsyncSession, event: Event) -> bool:
         audience=audience,
     )
     await _move_opportunities(session, event, customer_id)
-    return True
+    return written
 
 
 async def _move_opportunities(session: AsyncSession, event: Event, customer_id: uuid.UUID) -> None:
@@ -168,3 +169,25 @@ async def _move_opportunities(session: AsyncSession, event: Event, customer_id: 
 
 
 __all__ = ["TOPICS", "record_event"]
+
+
+async def backfill(read: Any, write: Any, *, after: int = 0, batch: int = 500) -> tuple[int, int]:
+    """Run :func:`record_event` over the relayed log after position ``after``, in order, a
+    batch per transaction (``read``/``write``: the edge's session factories). Returns
+    (events read, items written); a second run writes nothing."""
+    from domain.shared import outbox
+
+    topics = outbox.validate_topics(list(TOPICS))
+    seen = written = 0
+    while True:
+        async with read() as session:
+            events = await outbox.read_log(
+                session, scope=outbox.scope_for(SYSTEM), after=after, topics=topics, limit=batch
+            )
+        if not events:
+            return seen, written
+        async with write() as session:
+            for event in events:
+                written += int(await record_event(session, event))
+        seen += len(events)
+        after = events[-1].position

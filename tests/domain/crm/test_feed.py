@@ -14,6 +14,7 @@ from domain.crm import feed, opportunities
 from domain.crm.models import CrmOpportunity, CrmTimelineItem
 from domain.customers.models import Customer
 from domain.shared import event_schemas as wire
+from domain.shared import outbox
 from domain.shared.ids import uuid7
 from domain.shared.outbox import Event
 from domain.shared.principal import SYSTEM
@@ -58,9 +59,11 @@ async def test_application_events_move_the_opportunity_forward_once(db: Any) -> 
         world.lender,
         now + timedelta(hours=1),
     )
+    written = []
     for event in (submitted, submitted, approved, submitted):  # a replay, then a late one
         async with transaction() as session:
-            assert await feed.record_event(session, event)
+            written.append(await feed.record_event(session, event))
+    assert written == [True, False, True, False]
     async with read_session() as session:
         stored = await session.get(CrmOpportunity, opp.id)
         items = list(
@@ -80,3 +83,16 @@ async def test_application_events_move_the_opportunity_forward_once(db: Any) -> 
         assert not await feed.record_event(
             session, _event("applications.submitted", {"state": "X"}, world.lender, now)
         )
+
+
+async def test_backfill_puts_the_retained_log_on_timelines_once(db: Any) -> None:
+    async with transaction() as session:  # the seed's events (credits, payments) relayed
+        while (await outbox.relay_batch(session, consumers_for=lambda topic: [])).events:
+            pass
+    seen, written = await feed.backfill(read_session, transaction, batch=200)
+    assert seen > 0 and written > 0
+    again = await feed.backfill(read_session, transaction, batch=200)
+    assert again == (seen, 0)
+    async with read_session() as session:
+        kinds = set((await session.execute(sa.select(CrmTimelineItem.kind).distinct())).scalars())
+    assert {"CREDIT_EVENT", "PAYMENT"} <= kinds
