@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import asyncapi, metrics
 from app.attachments_http import AttachmentDownloads
+from app.contract_files import ContractDownloads
 from app.db import close_database, database_configured, init_database, read_session
 from app.graphiql import asset_routes
 from app.graphql_http import GraphQLEndpoint
@@ -146,6 +147,7 @@ def create_app(
     oauth = OAuthEndpoints(runtime)
     downloads = AttachmentDownloads(runtime)
     report_downloads = ReportDownloads(runtime)
+    contract_downloads = ContractDownloads(runtime)
     ws = GraphQLWebSocket(runtime)
     webhooks = WebhookEndpoint(settings)
 
@@ -195,6 +197,7 @@ def create_app(
         Route("/webhooks/{source}", webhooks.handle, methods=["POST"]),
         Route("/attachments/{id}", downloads.download, methods=["GET"]),
         Route("/reports/{id}/{format}", report_downloads.download, methods=["GET"]),
+        Route("/contracts/{id}/{document}", contract_downloads.download, methods=["GET"]),
         Route("/.well-known/jwks.json", oauth.jwks),
         Route("/.well-known/openid-configuration", oauth.openid_configuration),
         Route(asyncapi.PATH, asyncapi.asyncapi_document),

@@ -323,6 +323,7 @@ async def record_submission(
     now = utcnow()
     contract.submission_id = submission_id
     contract.sent_at = contract.sent_at or now
+    contract.sending_until = None
     contract.last_error = None
     if CONTRACT_RANK[contract.status] < CONTRACT_RANK[ContractStatus.SENT]:
         contract.status = ContractStatus.SENT.value
@@ -352,9 +353,13 @@ async def record_submission(
 
 
 async def record_error(session: AsyncSession, *, contract_id: uuid.UUID, error: str) -> None:
+    """Keep a failed step's error on the contract and let go of a send's hold (the retry
+    takes it again)."""
     table = table_of(Contract)
     await session.execute(
-        table.update().where(table.c.id == contract_id).values(last_error=error[:2000])
+        table.update()
+        .where(table.c.id == contract_id)
+        .values(last_error=error[:2000], sending_until=None)
     )
 
 

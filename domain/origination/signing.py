@@ -53,7 +53,7 @@ from domain.origination.models import CreditApplication
 from domain.shared import audit
 from domain.shared.errors import InvalidTransition
 from domain.shared.principal import SYSTEM
-from domain.shared.time import utcnow
+from domain.shared.time import ensure_utc, utcnow
 
 _FORM_TARGET = {
     "form.viewed": SignerStatus.OPENED,
@@ -155,8 +155,10 @@ async def apply_event(session: AsyncSession, event: DocusealEvent) -> Applied:
         changed = moved or len(notes) > 1
         return Applied(changed, "; ".join(notes))
     if event.event_type == "submission.completed":
+        signed = _signers_completed(session, contract, signers, event)
         done = await _complete(session, contract, event)
-        return Applied(done, "contract completed" if done else "superseded")
+        await session.flush()
+        return Applied(done or signed, "contract completed" if done else "superseded")
     done = await _expire(session, contract, event)
     return Applied(done, "contract expired" if done else "superseded")
 
@@ -164,11 +166,24 @@ async def apply_event(session: AsyncSession, event: DocusealEvent) -> Applied:
 def _move_signer(
     session: AsyncSession, contract: Contract, signer: ContractSigner, event: DocusealEvent
 ) -> bool:
-    target = _FORM_TARGET[event.event_type]
-    if contract.status in FINAL or SIGNER_RANK[target] <= SIGNER_RANK[signer.status]:
+    return _advance_signer(
+        session, contract, signer, _FORM_TARGET[event.event_type], event.timestamp, event
+    )
+
+
+def _advance_signer(
+    session: AsyncSession,
+    contract: Contract,
+    signer: ContractSigner,
+    target: SignerStatus,
+    at: datetime,
+    event: DocusealEvent,
+) -> bool:
+    """Move a signer up to ``target`` (what a signer did stays true whatever became of the
+    contract); never down."""
+    if SIGNER_RANK[target] <= SIGNER_RANK[signer.status]:
         return False
     before = signer.status
-    at = event.timestamp
     signer.status = target.value
     if event.submitter_id is not None:
         signer.submitter_id = signer.submitter_id or event.submitter_id
@@ -203,6 +218,33 @@ def _move_signer(
         signerStatus=signer.status,
     )
     return True
+
+
+def _signers_completed(
+    session: AsyncSession, contract: Contract, signers: list[ContractSigner], event: DocusealEvent
+) -> bool:
+    """``submission.completed`` lists its submitters: each one completed is, whatever order
+    their own ``form.completed`` comes in."""
+    moved = False
+    for row in event.data.get("submitters") or []:
+        if not isinstance(row, dict) or row.get("status") != "completed":
+            continue
+        for signer in signers:
+            if signer.submitter_id == row.get("id") or signer.external_id == row.get("external_id"):
+                at = _instant(row.get("completed_at")) or event.timestamp
+                moved |= _advance_signer(
+                    session, contract, signer, SignerStatus.COMPLETED, at, event
+                )
+    return moved
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return ensure_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
 
 
 def _touch(contract: Contract) -> None:

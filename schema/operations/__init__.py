@@ -13,6 +13,7 @@ from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
 from schema.operations.collections import CollectionStatementMutation, CollectionStatementQuery
 from schema.operations.collections_matching import ReconciliationMutation, ReconciliationQuery
 from schema.operations.collections_work import CollectionsWorkMutation, CollectionsWorkQuery
+from schema.operations.contracts import ContractQuery
 from schema.operations.credits import (
     PUBLIC_CREDIT_FIELDS,
     CreditMutation,
@@ -69,6 +70,7 @@ Query = merge_types(
         LoyaltyMigrationQuery,
         CrmQuery,
         OriginationQuery,
+        ContractQuery,
         ScoringQuery,
     ),
 )

@@ -178,7 +178,7 @@ async def submit_contract(*, contract_id: str) -> str:
     except DocusealRefused as exc:
         await _note_error(key, exc)
         raise PermanentError(str(exc)) from exc
-    except DocusealUnavailable as exc:
+    except Exception as exc:  # DocuSeal down, the store unreadable…: let go, retry later
         await _note_error(key, exc)
         raise
     async with transaction() as session:

@@ -189,6 +189,28 @@ async def test_signers_move_forward_only_whatever_the_order(
     assert origination.names() == []  # completing waits for the stored document
 
 
+async def test_submission_completed_first_completes_the_signers_it_lists(
+    accepted: Signing, store: LocalFileStore, origination: Origination
+) -> None:
+    contract = await _sent(accepted, store)
+    submitters = [
+        {"id": CUSTOMER_SUBMITTER, "status": "completed", "completed_at": isoformat(utcnow())},
+        {"id": LENDER_SUBMITTER, "status": "completed", "completed_at": None},
+    ]
+    done = await _apply(
+        _event("submission.completed", {"id": SUBMISSION, "submitters": submitters}, seconds=9)
+    )
+    assert done.changed and done.note == "contract completed"
+    # the signers' own events come after it: nothing moves
+    for submitter in (CUSTOMER_SUBMITTER, LENDER_SUBMITTER):
+        assert not (await _apply(_form("form.completed", submitter, seconds=5))).changed
+        assert not (await _apply(_form("form.viewed", submitter, seconds=1))).changed
+    contract, signers = await _state(contract.id)
+    assert contract.status == ContractStatus.COMPLETED
+    assert {s.status for s in signers.values()} == {"COMPLETED"}
+    assert all(s.completed_at is not None for s in signers.values())
+
+
 async def test_events_of_other_submissions_are_acknowledged_and_ignored(
     accepted: Signing, store: LocalFileStore, origination: Origination
 ) -> None:
@@ -241,14 +263,23 @@ async def test_a_declined_signature_returns_the_application_to_its_offer(
     assert origination.calls == [
         ("signature_declined", {"contract_id": contract.id, "reason": "La tasa no es la acordada"})
     ]
-    # the lender completing afterwards, or the submission expiring, changes nothing
-    assert not (await _apply(_form("form.completed", LENDER_SUBMITTER, seconds=2))).changed
+    # a late form.completed of the lender is kept for the signer, the contract stays declined;
+    # the submission expiring afterwards changes nothing
+    late = await _apply(_form("form.completed", LENDER_SUBMITTER, seconds=2))
+    assert late.note == "lender completed"
     assert not (await _apply(_event("submission.expired", {"id": SUBMISSION}, seconds=3))).changed
+    contract, signers = await _state(contract.id)
+    assert contract.status == ContractStatus.DECLINED
+    assert signers["CUSTOMER"].status == SignerStatus.DECLINED
     async with read_session() as session:
         app = await session.get(CreditApplication, accepted.application_id)
     assert app is not None and app.state == "OFFERED"
     assert origination.names() == ["signature_declined"]
-    assert (await _topics(contract.id))[-1] == "contracts.declined"
+    assert (await _topics(contract.id))[-3:] == [
+        "contracts.signer_updated",
+        "contracts.declined",
+        "contracts.signer_updated",
+    ]
 
 
 async def test_an_expired_submission_expires_the_application(
