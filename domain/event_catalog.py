@@ -13,6 +13,7 @@ from domain.collections import matching_events as collections_matching
 from domain.collections import work_events as collections_work
 from domain.credits import events as credits
 from domain.crm import appointments_events as crm_appointments
+from domain.crm import assistant_events as crm_assistant
 from domain.crm import events as crm
 from domain.customers import events as customers
 from domain.investors import events as investors
@@ -43,6 +44,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     webhooks.EVENTS,
     crm.EVENTS,
     crm_appointments.EVENTS,
+    crm_assistant.EVENTS,
 )
 
 

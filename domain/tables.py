@@ -8,6 +8,7 @@ from domain.collections import models as collections_models
 from domain.collections import work_models as collections_work_models
 from domain.credits import models as credits_models
 from domain.crm import appointments_models as crm_appointments_models
+from domain.crm import assistant_models as crm_assistant_models
 from domain.crm import models as crm_models
 from domain.customers import models as customers_models
 from domain.identity import models as identity_models
@@ -31,6 +32,7 @@ __all__ = [
     "collections_work_models",
     "credits_models",
     "crm_appointments_models",
+    "crm_assistant_models",
     "crm_models",
     "customers_models",
     "identity_models",

@@ -10,6 +10,7 @@ from resolvers import node as node_resolvers
 from schema.operations.case_attachments import CaseAttachmentMutation, CaseAttachmentQuery
 from schema.operations.case_sync import CaseSyncMutation, CaseSyncQuery
 from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
+from schema.operations.crm_assistant import AssistantMutation
 from schema.operations.collections import CollectionStatementMutation, CollectionStatementQuery
 from schema.operations.collections_matching import ReconciliationMutation, ReconciliationQuery
 from schema.operations.collections_work import CollectionsWorkMutation, CollectionsWorkQuery
@@ -93,6 +94,7 @@ Mutation = merge_types(
         CrmMutation,
         OriginationMutation,
         ScoringMutation,
+        AssistantMutation,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription))
