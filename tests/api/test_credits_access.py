@@ -106,7 +106,14 @@ async def test_a_customer_sees_only_their_own_credits(gql, runtime, agent):
     viewer = data(await gql("{ viewer { roles scopes } }", token=me), "viewer")
     assert viewer == {
         "roles": ["customer"],
-        "scopes": ["cases:read", "credits:read", "loyalty:read", "loyalty:write"],
+        "scopes": [
+            "applications:read",
+            "applications:write",
+            "cases:read",
+            "credits:read",
+            "loyalty:read",
+            "loyalty:write",
+        ],
     }
     page = data(await gql(MINE, {}, token=me), "myCredits")
     assert page["totalCount"] == 1
