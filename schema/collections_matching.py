@@ -224,10 +224,17 @@ class MatchDecision:
         )
 
 
-@strawberry.type(description="A payment a line booked on a credit.")
+@strawberry.type(
+    description="What a line booked on a credit: a payment, or the shortfall its rule wrote off."
+)
 class LineBooking:
     credit_id: strawberry.ID
-    payment_id: strawberry.ID
+    payment_id: strawberry.ID | None = strawberry.field(
+        description="The payment booked; none for a WRITE_OFF (a write-off is not a payment)."
+    )
+    write_off_id: strawberry.ID | None = strawberry.field(
+        description="A WRITE_OFF's partial write-off on the credit (its id)."
+    )
     kind: str = strawberry.field(description="PAYMENT, or WRITE_OFF (a written-off shortfall).")
     amount: Money
     status: str = strawberry.field(description="BOOKED or REVERSED.")
@@ -239,7 +246,12 @@ class LineBooking:
     def from_model(cls, a: ApplicationModel) -> LineBooking:
         return cls(
             credit_id=strawberry.ID(encode_node_id("Credit", a.credit_id)),
-            payment_id=strawberry.ID(encode_node_id("Payment", a.payment_id)),
+            payment_id=(
+                strawberry.ID(encode_node_id("Payment", a.payment_id))
+                if a.payment_id is not None
+                else None
+            ),
+            write_off_id=strawberry.ID(str(a.write_off_id)) if a.write_off_id else None,
             kind=a.kind,
             amount=Money.from_domain(DomainMoney(a.amount, a.currency)),
             status=a.status,

@@ -118,9 +118,17 @@ class CreditInstallment:
     )
     late_interest_paid: Money
     paid: Money = strawberry.field(description="Everything paid on the row, late interest too.")
+    principal_written_off: Money
+    interest_written_off: Money
+    charges_written_off: Money
+    late_interest_written_off: Money
+    written_off: Money = strawberry.field(
+        description="What partial write-offs forgave on the row (a shortfall within a "
+        "collections tolerance): never cash, not in paid."
+    )
     outstanding: Money = strawberry.field(
         description="What is still owed on the row (0 once restructured: it was carried into "
-        "the next schedule)."
+        "the next schedule); what was paid or written off is not owed."
     )
     status: InstallmentStatus
     paid_on: date | None
@@ -139,8 +147,14 @@ class CreditInstallment:
         paid = figures.paid(
             row.principal_paid, row.interest_paid, row.charges_paid, row.late_interest_paid
         )
+        written_off = figures.written_off(
+            row.principal_written_off,
+            row.interest_written_off,
+            row.charges_written_off,
+            row.late_interest_written_off,
+        )
         status = InstallmentStatusEnum(row.status)
-        owed = figures.outstanding(row.status, amount, row.late_interest_accrued, paid)
+        owed = figures.outstanding(row.status, amount, row.late_interest_accrued, paid, written_off)
         return cls(
             schedule_no=schedule_no,
             number=row.number,
@@ -163,6 +177,11 @@ class CreditInstallment:
             late_interest_accrued=m(row.late_interest_accrued),
             late_interest_paid=m(row.late_interest_paid),
             paid=m(paid),
+            principal_written_off=m(row.principal_written_off),
+            interest_written_off=m(row.interest_written_off),
+            charges_written_off=m(row.charges_written_off),
+            late_interest_written_off=m(row.late_interest_written_off),
+            written_off=m(written_off),
             outstanding=m(owed),
             status=status,
             paid_on=row.paid_on,

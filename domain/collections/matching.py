@@ -5,9 +5,10 @@ ingested: it takes the statement's NEW lines (row-locked, ``SKIP LOCKED`` on Pos
 two workers never take the same line), decides each with the lender's rule set in force
 (``matching_engine.decide`` over the indexes of ``matching_index.build_index``), books the
 AUTO_MATCHED ones through the credits domain in one batch
-(``domain.credits.payment_batches.register_payments``), reverses what reversed lines had
-booked, and writes per line its state (``statement_lines.state``, version + 1) and its
-decision (``collections_line_decisions``), plus what it booked
+(``domain.credits.payment_batches.register_payments``) and the shortfalls a rule writes off
+as partial write-offs (``domain.credits.write_offs``, never payments), reverses what
+reversed lines had booked, and writes per line its state (``statement_lines.state``,
+version + 1) and its decision (``collections_line_decisions``), plus what it booked
 (``collections_line_applications``). One outbox event and one audit record per run tell the
 counts; each payment has its own (``payments.received`` and its audit record).
 
@@ -51,7 +52,7 @@ from domain.collections.matching_models import (
 )
 from domain.collections.matching_rules import DEFAULT_RULES, Rule, parse_rules
 from domain.collections.models import LineState, StatementLine
-from domain.credits import payment_batches
+from domain.credits import payment_batches, write_offs
 from domain.credits.payment_batches import PaymentRequest
 from domain.credits.policy import COUNTRY_TIMEZONES, CreditPolicy, get_policy
 from domain.partners.models import Partner
@@ -379,10 +380,11 @@ async def _run_chunk(
 @dataclass(frozen=True, slots=True)
 class _Booked:
     credit_id: uuid.UUID
-    payment_id: uuid.UUID
+    payment_id: uuid.UUID | None
     kind: ApplicationKind
     amount: int
     key: str
+    write_off_id: uuid.UUID | None = None
 
 
 async def _book(
@@ -392,10 +394,13 @@ async def _book(
     timezone: str,
     policy: CreditPolicy,
 ) -> dict[uuid.UUID, list[_Booked]]:
-    """Book the AUTO_MATCHED lines' parts in one batch. A line any part of which is refused
-    books nothing (its booked parts are reversed) and becomes an EXCEPTION."""
+    """Book the AUTO_MATCHED lines' parts in one batch, then the shortfalls their rule
+    writes off (``domain.credits.write_offs``: forgiven, never a payment, so a credit's
+    payments add up to what the bank paid). A line any part of which is refused books
+    nothing (what it booked is reversed) and becomes an EXCEPTION."""
     requests: list[PaymentRequest] = []
-    owners: list[tuple[Decision, Part, ApplicationKind, int]] = []
+    owners: list[tuple[Decision, Part]] = []
+    shortfalls: list[tuple[Decision, Part, int, datetime, str]] = []
     for decision in decisions:
         if decision.state != LineState.AUTO_MATCHED or decision.reverses is not None:
             continue
@@ -412,18 +417,9 @@ async def _book(
                     idempotency_key=idempotency_key(line.id, line.version, n),
                 )
             )
-            owners.append((decision, part, ApplicationKind.PAYMENT, part.amount))
+            owners.append((decision, part))
             if part.write_off:
-                requests.append(
-                    PaymentRequest(
-                        credit_id=part.credit_id,
-                        amount=Money(part.write_off, line.currency),
-                        paid_at=paid_at,
-                        reference=f"Castigo diferencia {reference}"[:100],
-                        idempotency_key=idempotency_key(line.id, line.version, n, True),
-                    )
-                )
-                owners.append((decision, part, ApplicationKind.WRITE_OFF, part.write_off))
+                shortfalls.append((decision, part, n, paid_at, reference))
     if not requests:
         return {}
     outcomes = await payment_batches.register_payments(
@@ -431,24 +427,61 @@ async def _book(
     )
     booked: dict[uuid.UUID, list[_Booked]] = {}
     refused: dict[uuid.UUID, tuple[Part, DomainError]] = {}
-    for (decision, part, kind, amount), request, outcome in zip(
-        owners, requests, outcomes, strict=True
-    ):
+    for (decision, part), request, outcome in zip(owners, requests, outcomes, strict=True):
         line_id = decision.line.id
         if outcome.error is not None:
             refused.setdefault(line_id, (part, outcome.error))
             continue
         assert outcome.payment is not None
         booked.setdefault(line_id, []).append(
-            _Booked(part.credit_id, outcome.payment.id, kind, amount, request.idempotency_key)
+            _Booked(
+                part.credit_id,
+                outcome.payment.id,
+                ApplicationKind.PAYMENT,
+                part.amount,
+                request.idempotency_key,
+            )
+        )
+    for decision, part, n, paid_at, reference in shortfalls:
+        line = decision.line
+        if line.id in refused:
+            continue
+        key = idempotency_key(line.id, line.version, n, write_off=True)
+        try:
+            written = await write_offs.write_off_shortfall(
+                session,
+                principal=principal,
+                credit_id=part.credit_id,
+                amount=Money(part.write_off, line.currency),
+                written_at=paid_at,
+                installment_number=part.installments[0] if part.installments else None,
+                reason="Diferencia dentro de la tolerancia castigada según la regla "
+                f"{decision.rule_code or ''}".strip(),
+                reference=f"Castigo diferencia {reference}"[:100],
+                idempotency_key=key,
+                source=f"StatementLine:{line.id}",
+                policy=policy,
+            )
+        except DomainError as exc:
+            refused.setdefault(line.id, (part, exc))
+            continue
+        booked.setdefault(line.id, []).append(
+            _Booked(
+                part.credit_id,
+                None,
+                ApplicationKind.WRITE_OFF,
+                part.write_off,
+                key,
+                write_off_id=written.id,
+            )
         )
     for decision in decisions:
         failure = refused.get(decision.line.id)
         if failure is None:
             continue
         part, error = failure
-        for done in booked.pop(decision.line.id, []):
-            await _reverse_payment(session, principal, done.payment_id, "booking refused", policy)
+        for done in reversed(booked.pop(decision.line.id, [])):
+            await _reverse_booking(session, principal, done, "booking refused", policy)
         from domain.collections.matching_engine import Evidence
 
         decision.state = LineState.EXCEPTION
@@ -464,6 +497,38 @@ async def _book(
             ),
         ]
     return booked
+
+
+async def _reverse_booking(
+    session: AsyncSession,
+    principal: Principal,
+    done: _Booked,
+    reason: str,
+    policy: CreditPolicy,
+) -> bool:
+    if done.write_off_id is not None:
+        return await _reverse_write_off(session, principal, done.write_off_id, reason, policy)
+    assert done.payment_id is not None
+    return await _reverse_payment(session, principal, done.payment_id, reason, policy)
+
+
+async def _reverse_write_off(
+    session: AsyncSession,
+    principal: Principal,
+    write_off_id: uuid.UUID,
+    reason: str,
+    policy: CreditPolicy,
+) -> bool:
+    from domain.credits.models import WriteOff
+    from domain.credits.states import PaymentStatus
+
+    found = await session.get(WriteOff, write_off_id)
+    if found is None or found.status != PaymentStatus.BOOKED:
+        return False
+    await write_offs.reverse_write_off(
+        session, principal=principal, write_off_id=write_off_id, reason=reason, policy=policy
+    )
+    return True
 
 
 async def _reverse_payment(
@@ -493,20 +558,24 @@ async def reverse_applications(
     reason: str,
     policy: CreditPolicy | None = None,
 ) -> int:
-    """Reverse every payment ``line_id`` booked; its applications become REVERSED."""
+    """Reverse every payment and write-off ``line_id`` booked (the count is of payments);
+    its applications become REVERSED."""
     policy = policy or get_policy()
     table = table_of(LineApplication)
     rows = (
         await session.execute(
-            sa.select(table.c.id, table.c.payment_id)
+            sa.select(table.c.id, table.c.payment_id, table.c.write_off_id)
             .where(table.c.line_id == line_id, table.c.status == ApplicationStatus.BOOKED.value)
             .order_by(table.c.created_at.desc(), table.c.id.desc())
         )
     ).all()
     count = 0
     now = utcnow()
-    for application_id, payment_id in rows:
-        if await _reverse_payment(session, principal, payment_id, reason, policy):
+    for application_id, payment_id, write_off_id in rows:
+        if write_off_id is not None:
+            # the shortfall is owed again; a reversed write-off is not a reversed payment
+            await _reverse_write_off(session, principal, write_off_id, reason, policy)
+        elif await _reverse_payment(session, principal, payment_id, reason, policy):
             count += 1
         await session.execute(
             sa.update(table)
@@ -685,6 +754,7 @@ async def _store(
                     "partner_id": line.partner_id,
                     "credit_id": done.credit_id,
                     "payment_id": done.payment_id,
+                    "write_off_id": done.write_off_id,
                     "kind": done.kind.value,
                     "amount": done.amount,
                     "currency": line.currency,

@@ -189,10 +189,21 @@ async def _few_unpaid_rows(
                 - rows.c.interest_paid
                 - rows.c.charges_paid
                 - rows.c.late_interest_paid
+                - rows.c.principal_written_off
+                - rows.c.interest_written_off
+                - rows.c.charges_written_off
+                - rows.c.late_interest_written_off
             ).label("outstanding"),
-            (rows.c.principal - rows.c.principal_paid).label("principal_unpaid"),
-            (rows.c.interest - rows.c.capitalised - rows.c.interest_paid).label("interest_due"),
-            sa.func.sum(rows.c.principal - rows.c.principal_paid)
+            (rows.c.principal - rows.c.principal_paid - rows.c.principal_written_off).label(
+                "principal_unpaid"
+            ),
+            (
+                rows.c.interest
+                - rows.c.capitalised
+                - rows.c.interest_paid
+                - rows.c.interest_written_off
+            ).label("interest_due"),
+            sa.func.sum(rows.c.principal - rows.c.principal_paid - rows.c.principal_written_off)
             .over(partition_by=rows.c.credit_id)
             .label("principal_total"),
             sa.func.row_number()
@@ -266,9 +277,13 @@ async def _unpaid_rows(
             - rows.c.interest_paid
             - rows.c.charges_paid
             - rows.c.late_interest_paid
+            - rows.c.principal_written_off
+            - rows.c.interest_written_off
+            - rows.c.charges_written_off
+            - rows.c.late_interest_written_off
         ),
-        rows.c.principal - rows.c.principal_paid,
-        rows.c.interest - rows.c.capitalised - rows.c.interest_paid,
+        rows.c.principal - rows.c.principal_paid - rows.c.principal_written_off,
+        rows.c.interest - rows.c.capitalised - rows.c.interest_paid - rows.c.interest_written_off,
     )
     joined = rows.join(
         credits,
@@ -278,8 +293,10 @@ async def _unpaid_rows(
         sql = (
             "SELECT i.credit_id, i.number, i.due_date, "  # noqa: S608 - names are ours
             "i.amount + i.late_interest_accrued - i.principal_paid - i.interest_paid"
-            " - i.charges_paid - i.late_interest_paid, "
-            "i.principal - i.principal_paid, i.interest - i.capitalised - i.interest_paid "
+            " - i.charges_paid - i.late_interest_paid - i.principal_written_off"
+            " - i.interest_written_off - i.charges_written_off - i.late_interest_written_off, "
+            "i.principal - i.principal_paid - i.principal_written_off, "
+            "i.interest - i.capitalised - i.interest_paid - i.interest_written_off "
             f"FROM {rows.name} i JOIN {credits.name} c "
             "ON c.id = i.credit_id AND c.schedule_no = i.schedule_no "
             "WHERE i.credit_id = ANY($1::uuid[]) AND i.status <> 'PAID' "

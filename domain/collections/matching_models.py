@@ -150,6 +150,9 @@ class LineApplication(SQLModel, table=True):
         sa.Index("ix_collections_line_applications_line", "line_id"),
         sa.Index("ix_collections_line_applications_credit", "credit_id"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint(
+            "(payment_id IS NULL) <> (write_off_id IS NULL)", name="payment_or_write_off"
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True, sa_type=UUIDType)
@@ -165,8 +168,15 @@ class LineApplication(SQLModel, table=True):
     credit_id: uuid.UUID = Field(
         sa_column=sa.Column(UUIDType, sa.ForeignKey("credits.id"), nullable=False)
     )
-    payment_id: uuid.UUID = Field(
-        sa_column=sa.Column(UUIDType, sa.ForeignKey("credit_payments.id"), nullable=False)
+    #: A PAYMENT's booked payment; a WRITE_OFF's partial write-off (never a payment: the
+    #: shortfall was not received).
+    payment_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(UUIDType, sa.ForeignKey("credit_payments.id"), nullable=True),
+    )
+    write_off_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(UUIDType, sa.ForeignKey("credit_write_offs.id"), nullable=True),
     )
     kind: str = Field(max_length=10)  # ApplicationKind
     #: In the line's currency, minor units (the credits domain converts pesos to UF).

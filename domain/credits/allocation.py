@@ -53,6 +53,7 @@ from domain.credits.plans import (
     Prepayment,
     RefundEvent,
     ReplayConflict,
+    WriteOffEvent,
 )
 from domain.credits.schedules import (
     Scheme,
@@ -80,6 +81,7 @@ __all__ = [
     "Prepayment",
     "RefundEvent",
     "ReplayConflict",
+    "WriteOffEvent",
     "allocate",
 ]
 
@@ -117,6 +119,14 @@ class _Ledger:
         self.paid_c = [0] * n
         self.late_num = [0] * n
         self.late_paid = [0] * n
+        # forgiven by write-offs, per component (never cash: no allocation line)
+        self.wo_p = [0] * n
+        self.wo_i = [0] * n
+        self.wo_c = [0] * n
+        self.wo_l = [0] * n
+        self.wo_lines: dict[tuple[Any, int, Component], int] = {}
+        self.wo_applied: dict[Any, int] = {}
+        self.pending_wo: list[WriteOffEvent] = []  # waiting for their installment's due date
         grace = timedelta(days=late.grace_days)
         self.late_from = [d + grace for d in self.due]
         self.paid_on: list[date | None] = [None] * n
@@ -141,27 +151,75 @@ class _Ledger:
     def accrue(self, i: int, day: date) -> None:
         start = self.late_from[i]
         if day > start:
-            unpaid = self.principal[i] - self.paid_p[i]
+            unpaid = self.principal[i] - self.paid_p[i] - self.wo_p[i]
             if unpaid > 0:
                 self.late_num[i] += unpaid * (day - start).days * self.late_a
             self.late_from[i] = day
 
     def owed(self, i: int, component: Component) -> int:
         if component is Component.PRINCIPAL:
-            return self.principal[i] - self.paid_p[i]
+            return self.principal[i] - self.paid_p[i] - self.wo_p[i]
         if component is Component.INTEREST:
-            return self.interest[i] - self.capitalised[i] - self.paid_i[i]
+            return self.interest[i] - self.capitalised[i] - self.paid_i[i] - self.wo_i[i]
         if component is Component.CHARGES:
-            return self.insurance[i] + self.other[i] - self.paid_c[i]
-        return self.late_num[i] // self.late_den - self.late_paid[i]
+            return self.insurance[i] + self.other[i] - self.paid_c[i] - self.wo_c[i]
+        return self.late_num[i] // self.late_den - self.late_paid[i] - self.wo_l[i]
 
     def settled(self, i: int) -> bool:
         return (
-            self.paid_p[i] == self.principal[i]
-            and self.paid_i[i] == self.interest[i] - self.capitalised[i]
-            and self.paid_c[i] == self.insurance[i] + self.other[i]
-            and self.late_paid[i] == self.late_num[i] // self.late_den
+            self.paid_p[i] + self.wo_p[i] == self.principal[i]
+            and self.paid_i[i] + self.wo_i[i] == self.interest[i] - self.capitalised[i]
+            and self.paid_c[i] + self.wo_c[i] == self.insurance[i] + self.other[i]
+            and self.late_paid[i] + self.wo_l[i] == self.late_num[i] // self.late_den
         )
+
+    def write_off(self, event: WriteOffEvent, day: date) -> None:
+        """Forgive ``event.amount`` of what is due from its installment on: each row in the
+        reverse of the allocation order, then the next due rows (see ``WriteOffEvent``);
+        late interest is brought up to ``day`` first. A write-off whose installment is not
+        due yet waits for its due date, like a credit balance (so it never touches a row a
+        prepayment may still rebuild)."""
+        if event.installment is None:
+            i = self.first_open
+        else:
+            i = next((j for j in range(self.n) if self.number[j] == event.installment), self.n)
+            if i == self.n:
+                return  # the row is gone (a prepayment paid the credit off): nothing applied
+        if i >= self.due_ptr:
+            self.pending_wo.append(event)
+            return
+        amount = event.amount
+        order = tuple(reversed(self.order))
+        while amount and i < self.due_ptr:
+            if self.paid_on[i] is None:
+                self.accrue(i, day)
+                for component in order:
+                    owed = self.owed(i, component)
+                    if owed > 0:
+                        part = owed if owed < amount else amount
+                        if component is Component.PRINCIPAL:
+                            self.wo_p[i] += part
+                        elif component is Component.INTEREST:
+                            self.wo_i[i] += part
+                        elif component is Component.CHARGES:
+                            self.wo_c[i] += part
+                        else:
+                            self.wo_l[i] += part
+                        key = (event.id, self.number[i], component)
+                        self.wo_lines[key] = self.wo_lines.get(key, 0) + part
+                        self.wo_applied[event.id] = self.wo_applied.get(event.id, 0) + part
+                        amount -= part
+                        if not amount:
+                            break
+                if self.settled(i):
+                    self.paid_on[i] = day
+            i += 1
+        self.skip_settled()
+
+    def apply_pending_write_offs(self, day: date) -> None:
+        waiting, self.pending_wo = self.pending_wo, []
+        for event in waiting:
+            self.write_off(event, day)
 
     def take(self, payment_id: Any, i: int, component: Component, amount: int) -> None:
         if component is Component.PRINCIPAL:
@@ -194,6 +252,8 @@ class _Ledger:
                 self.due_ptr += 1
             self.skip_settled()
             self.apply_held(when)
+            if self.pending_wo:
+                self.apply_pending_write_offs(when)
 
     def apply_held(self, day: date) -> None:
         while self.held and self.first_open < self.due_ptr:
@@ -369,7 +429,7 @@ class _Ledger:
         for name in (
             "number", "due", "days", "opening", "interest", "capitalised", "principal",
             "insurance", "other", "paid_p", "paid_i", "paid_c", "late_num", "late_paid",
-            "late_from", "paid_on", "prepaid_p", "prepaid_i",
+            "late_from", "paid_on", "prepaid_p", "prepaid_i", "wo_p", "wo_i", "wo_c", "wo_l",
         ):  # fmt: skip
             del getattr(self, name)[size:]
         self.n = size
@@ -396,6 +456,10 @@ class _Ledger:
                 late_interest_accrued=self.late_num[i] // self.late_den,
                 late_interest_paid=self.late_paid[i],
                 paid_on=self.paid_on[i],
+                principal_written_off=self.wo_p[i],
+                interest_written_off=self.wo_i[i],
+                charges_written_off=self.wo_c[i],
+                late_interest_written_off=self.wo_l[i],
             )
             for i in range(self.n)
         ]
@@ -426,6 +490,12 @@ class _Ledger:
             days_past_due=dpd,
             level_installment=self.level,
             refund_sources=self.refund_sources,
+            write_off_lines=[
+                AllocationLine(wid, number, component, amount)
+                for (wid, number, component), amount in self.wo_lines.items()
+                if amount
+            ],
+            applied_by_write_off=dict(self.wo_applied),
         )
 
 
@@ -459,8 +529,10 @@ def _part_run(balance: int, first: int, end: int, accrue: Any, part: int) -> lis
     return rows
 
 
-def _sort_key(event: PaymentEvent | RefundEvent) -> tuple[Any, ...]:
-    return (event.at, isinstance(event, RefundEvent), event.id)
+def _sort_key(event: PaymentEvent | RefundEvent | WriteOffEvent) -> tuple[Any, ...]:
+    # at one instant: payments, then write-offs (of what the payments left), then refunds
+    rank = 2 if isinstance(event, RefundEvent) else 1 if isinstance(event, WriteOffEvent) else 0
+    return (event.at, rank, event.id)
 
 
 def allocate(
@@ -472,6 +544,7 @@ def allocate(
     order: AllocationOrder = DEFAULT_ORDER,
     refunds: Iterable[RefundEvent] = (),
     carried: Sequence[HeldChunk] = (),
+    write_offs: Iterable[WriteOffEvent] = (),
 ) -> AllocationResult:
     """Replay ``payments`` (and ``refunds``) on ``plan`` from scratch; see the module doc.
 
@@ -479,7 +552,11 @@ def allocate(
     Every event must be on or before ``as_of``. Raises :class:`ReplayConflict` when a refund
     exceeds the balance held at its time.
     """
-    events: list[PaymentEvent | RefundEvent] = [*payments, *refunds]
+    events: list[PaymentEvent | RefundEvent | WriteOffEvent] = [
+        *payments,
+        *refunds,
+        *write_offs,
+    ]
     events.sort(key=_sort_key)
     ledger = _Ledger(plan, late, order, carried)
     for event in events:
@@ -490,6 +567,9 @@ def allocate(
         ledger.advance(event.on)
         if isinstance(event, RefundEvent):
             ledger.refund(event.id, event.amount)
+            continue
+        if isinstance(event, WriteOffEvent):
+            ledger.write_off(event, event.on)
             continue
         rest = ledger.pay(event.id, event.amount, event.on)
         if rest and event.prepayment is not None:

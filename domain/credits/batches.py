@@ -18,7 +18,14 @@ from sqlmodel import col
 
 from domain.credits import ledger
 from domain.credits.allocation import AllocationResult, RefundEvent
-from domain.credits.models import Allocation, Credit, CreditSchedule, Payment, Refund
+from domain.credits.models import (
+    Allocation,
+    Credit,
+    CreditSchedule,
+    Payment,
+    Refund,
+    WriteOff,
+)
 from domain.credits.payments import _CURSOR_TAG as PAYMENT_CURSOR_TAG
 from domain.credits.policy import CreditPolicy, get_policy, today
 from domain.credits.states import CreditStatus, PaymentStatus
@@ -210,7 +217,9 @@ async def allocations_of(
     return out
 
 
-def _in_force(model: type[CreditSchedule] | type[Payment] | type[Refund]) -> sa.ColumnElement[bool]:
+def _in_force(
+    model: type[CreditSchedule] | type[Payment] | type[Refund] | type[WriteOff],
+) -> sa.ColumnElement[bool]:
     """Rows of a credit's schedule in force (joined with ``credits``)."""
     return sa.and_(
         col(Credit.id) == col(model.credit_id),
@@ -227,7 +236,7 @@ async def positions_of(
 ) -> dict[uuid.UUID, AllocationResult | None]:
     """The live ledger of each credit's schedule in force as of ``as_of`` (each credit's
     own today by default), exactly as ``payments.credit_position`` computes it for one, in
-    three statements; None for a credit not disbursed or cancelled."""
+    four statements; None for a credit not disbursed or cancelled."""
     policy = policy or get_policy()
     out: dict[uuid.UUID, AllocationResult | None] = {c.id: None for c in credits}
     running = [c for c in credits if c.status not in NO_POSITION]
@@ -269,6 +278,14 @@ async def positions_of(
         refunds[r.credit_id].append(
             RefundEvent(id=r.id, at=r.refunded_at, on=r.refunded_on, amount=r.amount)
         )
+    written: dict[uuid.UUID, list[WriteOff]] = {i: [] for i in ids}
+    write_off_rows = await session.execute(
+        sa.select(WriteOff)
+        .join(Credit, _in_force(WriteOff))
+        .where(col(Credit.id).in_(ids), col(WriteOff.status) == PaymentStatus.BOOKED)
+    )
+    for write_off in write_off_rows.scalars():
+        written[write_off.credit_id].append(write_off)
     for credit in running:
         header = headers.get(credit.id)
         if header is None:
@@ -280,5 +297,6 @@ async def positions_of(
             refunds[credit.id],
             as_of=as_of or today(credit.timezone),
             policy=policy,
+            write_offs=ledger.write_off_events(written[credit.id]),
         )
     return out

@@ -79,6 +79,20 @@ _BALANCES = {
     "daysPastDue": integer(minimum=0),
 }
 
+_WRITE_OFF = {
+    "writeOffId": ref("Uuid"),
+    "installmentNumber": nullable(
+        integer("The installment it forgives from (none: the oldest row owing).", minimum=1)
+    ),
+    "amount": ref("Money"),
+    "creditAmount": _MONEY,
+    "appliedAmount": _MONEY,
+    "writtenAt": ref("DateTime"),
+    "writtenOn": ref("Date"),
+    "source": nullable(string("What asked for it, e.g. StatementLine:<global id>.")),
+    **_BALANCES,
+}
+
 EVENTS = (
     _credit_event(
         "credits.created",
@@ -175,6 +189,18 @@ EVENTS = (
             "paidAt": ref("DateTime"),
             **_BALANCES,
         },
+    ),
+    _credit_event(
+        "credits.shortfall_written_off",
+        "Part of what a credit owes was written off (a shortfall within a tolerance, as a "
+        "collections policy says): forgiven, never cash received.",
+        _WRITE_OFF,
+    ),
+    _credit_event(
+        "credits.write_off_reversed",
+        "A partial write-off was undone (e.g. its bank lines were unmatched): what it forgave "
+        "is owed again.",
+        {**_WRITE_OFF, "reason": string("Why it was reversed.")},
     ),
     EventSpec(
         topic="credits.uf_values_loaded",

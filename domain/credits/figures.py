@@ -39,11 +39,33 @@ def paid(
     return principal_paid + interest_paid + charges_paid + late_interest_paid
 
 
-def outstanding(status: str, amount: int, late_interest_accrued: int, paid_total: int) -> int:
-    """What is still owed on a row: 0 once restructured (carried into the next schedule)."""
+def written_off(
+    principal_written_off: int,
+    interest_written_off: int,
+    charges_written_off: int,
+    late_interest_written_off: int,
+) -> int:
+    """Everything partial write-offs forgave on a row (never cash)."""
+    return (
+        principal_written_off
+        + interest_written_off
+        + charges_written_off
+        + late_interest_written_off
+    )
+
+
+def outstanding(
+    status: str,
+    amount: int,
+    late_interest_accrued: int,
+    paid_total: int,
+    written_off_total: int = 0,
+) -> int:
+    """What is still owed on a row: 0 once restructured (carried into the next schedule);
+    what was paid or written off is not owed."""
     if status == InstallmentStatus.RESTRUCTURED.value:
         return 0
-    return max(0, amount + late_interest_accrued - paid_total)
+    return max(0, amount + late_interest_accrued - paid_total - written_off_total)
 
 
 def carried_balance(chunks: Iterable[Mapping[str, Any]] | None) -> int:
@@ -74,7 +96,10 @@ def position(result: AllocationResult) -> Position:
         (i for i in result.installments if i.paid_on is None and i.due_date >= result.as_of),
         None,
     )
-    late = sum(max(0, r.late_interest_accrued - r.late_interest_paid) for r in result.installments)
+    late = sum(
+        max(0, r.late_interest_accrued - r.late_interest_paid - r.late_interest_written_off)
+        for r in result.installments
+    )
     return Position(
         as_of=result.as_of,
         days_past_due=result.days_past_due,

@@ -30,9 +30,18 @@ from domain.credits.allocation import (
     Prepayment,
     RefundEvent,
     ReplayConflict,
+    WriteOffEvent,
     allocate,
 )
-from domain.credits.models import Allocation, Credit, CreditSchedule, Installment, Payment, Refund
+from domain.credits.models import (
+    Allocation,
+    Credit,
+    CreditSchedule,
+    Installment,
+    Payment,
+    Refund,
+    WriteOff,
+)
 from domain.credits.policy import CreditPolicy
 from domain.credits.records import build_plan, current_header, emit, installment_values, snapshot
 from domain.credits.states import (
@@ -64,6 +73,7 @@ __all__ = [
     "status_payload",
     "sync_distributions",
     "target_status",
+    "write_off_events",
 ]
 
 
@@ -111,6 +121,39 @@ async def _load_events(
     return events, refunds, payments
 
 
+def write_off_events(rows: Iterable[Any]) -> list[WriteOffEvent]:
+    """Booked write-offs (``WriteOff`` rows or rows with their columns) as the allocator's
+    events."""
+    return [
+        WriteOffEvent(
+            id=r.id,
+            at=r.written_at,
+            on=r.written_on,
+            amount=r.credit_amount,
+            installment=r.installment_number,
+        )
+        for r in rows
+    ]
+
+
+async def _load_write_offs(session: AsyncSession, credit: Credit) -> list[WriteOff]:
+    return list(
+        (
+            await session.execute(
+                sa.select(WriteOff)
+                .where(
+                    col(WriteOff.credit_id) == credit.id,
+                    col(WriteOff.schedule_no) == credit.schedule_no,
+                    col(WriteOff.status) == PaymentStatus.BOOKED,
+                )
+                .order_by(col(WriteOff.written_at), col(WriteOff.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
 def carried_chunks(header: CreditSchedule) -> list[HeldChunk]:
     return [
         HeldChunk(uuid.UUID(str(item["payment_id"])), int(item["amount"]))
@@ -126,12 +169,17 @@ async def compute(
     policy: CreditPolicy,
     extra_payments: Iterable[PaymentEvent] = (),
     exclude_payment: uuid.UUID | None = None,
+    extra_write_offs: Iterable[WriteOffEvent] = (),
 ) -> tuple[AllocationResult, list[Payment], CreditSchedule]:
     """The ledger of the schedule in force as of ``as_of``, computed, nothing written."""
     header = await current_header(session, credit)
     events, refunds, payments = await _load_events(session, credit)
     events = [e for e in events if e.id != exclude_payment] + list(extra_payments)
-    result = allocate_loaded(credit, header, events, refunds, as_of=as_of, policy=policy)
+    write_offs = write_off_events(await _load_write_offs(session, credit))
+    write_offs += list(extra_write_offs)
+    result = allocate_loaded(
+        credit, header, events, refunds, as_of=as_of, policy=policy, write_offs=write_offs
+    )
     return result, payments, header
 
 
@@ -158,13 +206,18 @@ def allocate_loaded(
     as_of: date,
     policy: CreditPolicy,
     plan: Plan | None = None,
+    write_offs: list[WriteOffEvent] | None = None,
 ) -> AllocationResult:
     """The ledger of the schedule ``header`` from already loaded events (pure; shared by
     :func:`compute`, the batched reads of many credits and the batched payments, which pass
     the ``plan`` they already hold)."""
     if plan is None:
         _, plan = build_plan(header, credit.currency)
-    last = max([e.on for e in events] + [r.on for r in refunds], default=as_of)
+    write_offs = write_offs or []
+    last = max(
+        [e.on for e in events] + [r.on for r in refunds] + [w.on for w in write_offs],
+        default=as_of,
+    )
     try:
         return allocate(
             plan,
@@ -176,6 +229,7 @@ def allocate_loaded(
             ),
             refunds=refunds,
             carried=carried_chunks(header),
+            write_offs=write_offs,
         )
     except ReplayConflict as exc:
         raise Conflict(
@@ -304,6 +358,51 @@ async def _persist_payments(
             payment.refunded_amount = refunded
 
 
+def write_off_components(result: AllocationResult) -> dict[Any, list[dict[str, Any]]]:
+    """What each write-off forgave, by write-off id, as stored in ``components``."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for line in sorted(
+        result.write_off_lines, key=lambda x: (str(x.payment_id), x.installment, x.component)
+    ):
+        out.setdefault(line.payment_id, []).append(
+            {
+                "installment": line.installment,
+                "component": line.component.value,
+                "amount": line.amount,
+            }
+        )
+    return out
+
+
+async def persist_write_offs(
+    session: AsyncSession, credit: Credit, result: AllocationResult
+) -> None:
+    """Each booked write-off of the schedule in force: what it forgave (a replay can change
+    it, e.g. a backdated payment leaves less to forgive)."""
+    table = table_of(WriteOff)
+    rows = (
+        await session.execute(
+            sa.select(table.c.id, table.c.applied_amount, table.c.components).where(
+                table.c.credit_id == credit.id,
+                table.c.schedule_no == credit.schedule_no,
+                table.c.status == PaymentStatus.BOOKED.value,
+            )
+        )
+    ).all()
+    if not rows:
+        return
+    components = write_off_components(result)
+    for row in rows:
+        applied = result.applied_by_write_off.get(row.id, 0)
+        parts = components.get(row.id, [])
+        if row.applied_amount != applied or (row.components or []) != parts:
+            await session.execute(
+                sa.update(table)
+                .where(table.c.id == row.id)
+                .values(applied_amount=applied, components=parts)
+            )
+
+
 def target_status(credit: Credit, result: AllocationResult, policy: CreditPolicy) -> str:
     if result.paid_off_on is not None:
         return CreditStatus.PAID_OFF
@@ -429,6 +528,7 @@ async def replay(
     changed = await _persist_allocations(session, credit, result)
     await _persist_installments(session, credit, result)
     await _persist_payments(session, credit, result, payments, carried_chunks(header))
+    await persist_write_offs(session, credit, result)
     credit.credit_balance = result.credit_balance
     credit.outstanding_principal = result.outstanding_principal
     changes = await settle_status(session, credit, result, policy=policy, actor=actor)

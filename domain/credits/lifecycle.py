@@ -345,11 +345,13 @@ def _carried_amounts(header: CreditSchedule, result: Any, day: date) -> dict[str
     principal = interest = charges = late = 0
     current = None
     for row in result.installments:
-        principal += row.principal - row.principal_paid
+        principal += row.principal - row.principal_paid - row.principal_written_off
         if row.due_date <= day:
-            interest += row.interest_due - row.interest_paid
-            charges += row.charges - row.charges_paid
-            late += row.late_interest_accrued - row.late_interest_paid
+            interest += row.interest_due - row.interest_paid - row.interest_written_off
+            charges += row.charges - row.charges_paid - row.charges_written_off
+            late += (
+                row.late_interest_accrued - row.late_interest_paid - row.late_interest_written_off
+            )
         elif current is None and row.paid_on is None:
             current = row
     if current is not None:  # interest accrued in the current period, to the day
@@ -357,7 +359,7 @@ def _carried_amounts(header: CreditSchedule, result: Any, day: date) -> dict[str
         start = result.installments[index - 1].due_date if index else header.start_date
         days, basis = day_count(DayCount(header.day_count), start, day)
         days = max(0, min(days, current.days))
-        balance = current.opening_balance - current.principal_paid
+        balance = current.opening_balance - current.principal_paid - current.principal_written_off
         exact = Fraction(header.annual_rate) * balance * days / basis
         interest += round_fraction(exact, header.rounding)
     return {"principal": principal, "interest": interest, "charges": charges, "late_interest": late}

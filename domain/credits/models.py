@@ -29,6 +29,7 @@ __all__ = [
     "Payment",
     "Refund",
     "UFValue",
+    "WriteOff",
 ]
 
 
@@ -159,6 +160,11 @@ class Installment(SQLModel, table=True):
     charges_paid: int = _money()
     late_interest_accrued: int = _money()  # as of the credit's ledger_as_of
     late_interest_paid: int = _money()
+    #: Forgiven by partial write-offs (``credit_write_offs``), never cash.
+    principal_written_off: int = _money()
+    interest_written_off: int = _money()
+    charges_written_off: int = _money()
+    late_interest_written_off: int = _money()
     status: str = Field(max_length=20)
     paid_on: date | None = Field(default=None)
 
@@ -213,6 +219,45 @@ class Allocation(SQLModel, table=True):
     installment_number: int
     component: str = Field(max_length=20)
     amount: int = _money()
+
+
+class WriteOff(SQLModel, table=True):
+    """A partial write-off: part of what an installment owes forgiven, never cash (a
+    shortfall within a collections tolerance, bank fees, withholdings). The ledger replays
+    it with the payments (``WriteOffEvent``); what it forgave per installment and
+    component is kept in ``components`` and summed in ``applied_amount``. Idempotent per
+    ``(credit_id, idempotency_key)``; ``source`` names what asked for it (a bank line)."""
+
+    __tablename__ = "credit_write_offs"
+    __table_args__ = (
+        sa.UniqueConstraint("credit_id", "idempotency_key"),
+        sa.Index("ix_credit_write_offs_order", "credit_id", "written_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True, sa_type=UUIDType)
+    credit_id: uuid.UUID = Field(
+        sa_column=sa.Column(UUIDType, sa.ForeignKey("credits.id"), nullable=False)
+    )
+    schedule_no: int
+    installment_number: int | None = Field(default=None)  # None: the oldest row due
+    amount: int = _money()  # as asked, in ``currency``
+    currency: str = Field(max_length=3)
+    credit_amount: int = _money()  # in the credit's currency (converted at ``uf_value``)
+    uf_value: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    applied_amount: int = _money()  # what the ledger forgave (≤ credit_amount)
+    #: ``[{"installment": 3, "component": "PRINCIPAL", "amount": 500}]``
+    components: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    written_at: datetime = Field(sa_type=UTCDateTime)
+    written_on: date  # business date of written_at in the credit's timezone
+    reason: str = Field(max_length=300)
+    reference: str = Field(max_length=100)
+    idempotency_key: str = Field(max_length=100)
+    source: str | None = Field(default=None, max_length=200)
+    status: str = Field(max_length=10)  # BOOKED | REVERSED
+    reversed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reversal_reason: str | None = Field(default=None, max_length=300)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Refund(SQLModel, table=True):

@@ -66,10 +66,19 @@ from domain.credits.allocation import (
     PlanRow,
     Prepayment,
     RefundEvent,
+    WriteOffEvent,
 )
 from domain.credits.calendar import DayCount
 from domain.credits.inputs import AmountInput
-from domain.credits.models import Allocation, Credit, CreditSchedule, Installment, Payment, Refund
+from domain.credits.models import (
+    Allocation,
+    Credit,
+    CreditSchedule,
+    Installment,
+    Payment,
+    Refund,
+    WriteOff,
+)
 from domain.credits.payments import (
     _KEY,
     _REFUSED,
@@ -116,6 +125,10 @@ _INSTALLMENT_FIELDS = (
     "charges_paid",
     "late_interest_accrued",
     "late_interest_paid",
+    "principal_written_off",
+    "interest_written_off",
+    "charges_written_off",
+    "late_interest_written_off",
     "status",
     "paid_on",
 )
@@ -236,6 +249,7 @@ class _Book:
     by_key: dict[str, BookedPayment]
     refunds: list[RefundEvent]
     carried: list[HeldChunk]
+    write_offs: list[WriteOffEvent] = field(default_factory=list)
     order: AllocationOrder | None = None
     plan: Plan | None = None
     lines: dict[tuple[uuid.UUID, int, str], int] = field(default_factory=dict)
@@ -315,6 +329,10 @@ _COMPARED = (
     "charges_paid",
     "late_interest_accrued",
     "late_interest_paid",
+    "principal_written_off",
+    "interest_written_off",
+    "charges_written_off",
+    "late_interest_written_off",
     "status",
     "paid_on",
 )
@@ -335,6 +353,16 @@ _ALLOCATION_COLUMNS = (
     "amount",
 )
 _REFUND_COLUMNS = ("credit_id", "id", "schedule_no", "refunded_at", "refunded_on", "amount")
+_WRITE_OFF_COLUMNS = (
+    "credit_id",
+    "id",
+    "schedule_no",
+    "status",
+    "written_at",
+    "written_on",
+    "credit_amount",
+    "installment_number",
+)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -371,6 +399,7 @@ async def _load(
     rows_t = table_of(Installment)
     allocations_t = table_of(Allocation)
     refunds_t = table_of(Refund)
+    write_offs_t = table_of(WriteOff)
     postgres = dialect_of(session) == "postgresql"
 
     credit_rows: dict[uuid.UUID, dict[str, Any]] = {}
@@ -408,6 +437,13 @@ async def _load(
         credit_id, refund_id, schedule_no, at, on, amount = back
         if schedule_no == schedule_of[credit_id]:
             refunds[credit_id].append(RefundEvent(id=refund_id, at=at, on=on, amount=amount))
+    write_offs: dict[uuid.UUID, list[WriteOffEvent]] = {i: [] for i in ids}
+    for w in await _rows_of(session, write_offs_t, _WRITE_OFF_COLUMNS, ids):
+        credit_id, write_off_id, schedule_no, status, at, on, amount, number = w
+        if schedule_no == schedule_of[credit_id] and status == PaymentStatus.BOOKED:
+            write_offs[credit_id].append(
+                WriteOffEvent(id=write_off_id, at=at, on=on, amount=amount, installment=number)
+            )
 
     books: dict[uuid.UUID, _Book] = {}
     for credit_id in ids:
@@ -442,6 +478,7 @@ async def _load(
             payments=own,
             by_key={p.idempotency_key: p for p in own.values()},
             refunds=refunds[credit_id],
+            write_offs=write_offs[credit_id],
             carried=ledger.carried_chunks(cast(CreditSchedule, header)) if header else [],
         )
         book.lines = {key: amount for key, (_, amount) in stored.items()}
@@ -654,6 +691,7 @@ class _Run:
             as_of=max(today(credit.timezone), paid_on),
             policy=self.policy,
             plan=book.plan,
+            write_offs=book.write_offs,
         )
         # The payment is booked: the credit moves on.
         book.payments[payment.id] = payment
@@ -890,6 +928,9 @@ async def _write(run: _Run) -> None:
             credit_updates,
             execution_options={"synchronize_session": False},
         )
+    for book in dirty:
+        if book.write_offs and book.result is not None:
+            await ledger.persist_write_offs(session, cast(Credit, book.credit), book.result)
     if run.distribution_rows:
         from domain.investors.models import DistributionLine
 

@@ -31,6 +31,7 @@ __all__ = [
     "Prepayment",
     "RefundEvent",
     "ReplayConflict",
+    "WriteOffEvent",
 ]
 
 
@@ -186,6 +187,21 @@ class RefundEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteOffEvent:
+    """A partial write-off: ``amount`` of what is owed forgiven from installment
+    ``installment`` on (the oldest row not settled when ``None``), never cash. It relieves
+    each row in the reverse of the allocation order (what cash would pay last goes first:
+    by default PRINCIPAL, INTEREST, CHARGES, LATE_INTEREST), then the next rows; what
+    finds nothing owed is not applied."""
+
+    id: Any
+    at: datetime | date
+    on: date
+    amount: int
+    installment: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HeldChunk:
     """Credit balance carried into a schedule (a restructure carries the old one's)."""
 
@@ -218,6 +234,11 @@ class InstallmentState:
     late_interest_accrued: int = 0  # as of the result's as_of
     late_interest_paid: int = 0
     paid_on: date | None = None
+    #: Forgiven by partial write-offs (never cash), per component.
+    principal_written_off: int = 0
+    interest_written_off: int = 0
+    charges_written_off: int = 0
+    late_interest_written_off: int = 0
 
     @property
     def charges(self) -> int:
@@ -243,14 +264,23 @@ class InstallmentState:
         )
 
     @property
+    def written_off(self) -> int:
+        return (
+            self.principal_written_off
+            + self.interest_written_off
+            + self.charges_written_off
+            + self.late_interest_written_off
+        )
+
+    @property
     def outstanding(self) -> int:
-        return self.amount + self.late_interest_accrued - self.paid
+        return self.amount + self.late_interest_accrued - self.paid - self.written_off
 
     @property
     def status(self) -> str:
         if self.paid_on is not None:
             return "PAID"
-        return "PARTIAL" if self.paid else "PENDING"
+        return "PARTIAL" if self.paid or self.written_off else "PENDING"
 
 
 @dataclass
@@ -267,10 +297,15 @@ class AllocationResult:
     days_past_due: int
     level_installment: int | None
     refund_sources: dict[Any, list[HeldChunk]] = field(default_factory=dict)
+    #: What each write-off forgave: (write-off id, installment, component, amount).
+    write_off_lines: list[AllocationLine] = field(default_factory=list)
+    applied_by_write_off: dict[Any, int] = field(default_factory=dict)
 
     @property
     def outstanding_principal(self) -> int:
-        return sum(i.principal - i.principal_paid for i in self.installments)
+        return sum(
+            i.principal - i.principal_paid - i.principal_written_off for i in self.installments
+        )
 
     def overdue(self, as_of: date | None = None) -> int:
         """Everything owed on installments due before ``as_of`` (default: the result's)."""

@@ -214,6 +214,10 @@ def installment_values(
         "charges_paid": state.charges_paid,
         "late_interest_accrued": state.late_interest_accrued,
         "late_interest_paid": state.late_interest_paid,
+        "principal_written_off": state.principal_written_off,
+        "interest_written_off": state.interest_written_off,
+        "charges_written_off": state.charges_written_off,
+        "late_interest_written_off": state.late_interest_written_off,
         "status": status or state.status,
         "paid_on": state.paid_on,
     }

@@ -150,6 +150,13 @@ _AMOUNT = computed(
 _PAID = computed(
     figures.paid, "principal_paid", "interest_paid", "charges_paid", "late_interest_paid"
 )
+_WRITTEN_OFF = computed(
+    figures.written_off,
+    "principal_written_off",
+    "interest_written_off",
+    "charges_written_off",
+    "late_interest_written_off",
+)
 INSTALLMENT = TypeSpec(
     "CreditInstallment",
     table=table_of(Installment),
@@ -177,8 +184,20 @@ INSTALLMENT = TypeSpec(
         "lateInterestAccrued": _money("late_interest_accrued"),
         "lateInterestPaid": _money("late_interest_paid"),
         "paid": money(_PAID, "currency", nullable=False),
+        "principalWrittenOff": _money("principal_written_off"),
+        "interestWrittenOff": _money("interest_written_off"),
+        "chargesWrittenOff": _money("charges_written_off"),
+        "lateInterestWrittenOff": _money("late_interest_written_off"),
+        "writtenOff": money(_WRITTEN_OFF, "currency", nullable=False),
         "outstanding": money(
-            computed(figures.outstanding, "status", _AMOUNT, "late_interest_accrued", _PAID),
+            computed(
+                figures.outstanding,
+                "status",
+                _AMOUNT,
+                "late_interest_accrued",
+                _PAID,
+                _WRITTEN_OFF,
+            ),
             "currency",
             nullable=False,
         ),

@@ -10,9 +10,10 @@ the day ``as_of`` from what had been recorded by ``known_at``:
   record, if that was recorded by ``known_at``;
 - the schedule in force is the latest one started by ``as_of`` (a restructure recorded
   after ``known_at`` does not count);
-- payments and refunds count when dated on or before ``as_of`` and recorded by
-  ``known_at``; a payment reversed by ``known_at`` never happened, one reversed later
-  still counts.
+- payments, refunds and partial write-offs count when dated on or before ``as_of`` and
+  recorded by ``known_at``; a payment (or write-off) reversed by ``known_at`` never
+  happened, one reversed later still counts. A partial write-off forgives what is owed
+  (outstanding, overdue) and is never cash: ``payments_between`` does not list it.
 
 So a report rerun with the same ``known_at`` gives the same figures whatever happened
 since (backdated payments, reversals, restructures, write-offs), and the same
@@ -35,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.credits import ledger
-from domain.credits.allocation import AllocationResult, RefundEvent
-from domain.credits.models import Credit, CreditSchedule, Payment, Refund
+from domain.credits.allocation import AllocationResult, RefundEvent, WriteOffEvent
+from domain.credits.models import Credit, CreditSchedule, Payment, Refund, WriteOff
 from domain.credits.policy import CreditPolicy, business_date, get_policy
 from domain.credits.states import CreditStatus, PaymentStatus, aging_bucket
 from domain.shared import pan
@@ -177,6 +178,14 @@ async def _recorded(
     return out
 
 
+def _known_write_off(row: Any, as_of: date, known_at: datetime) -> bool:
+    if row.written_on > as_of or row.created_at > known_at:
+        return False
+    if row.status == PaymentStatus.BOOKED:
+        return True
+    return row.reversed_at is not None and row.reversed_at > known_at
+
+
 def _known_payment(payment: Payment, as_of: date, known_at: datetime) -> bool:
     if payment.paid_on > as_of or payment.created_at > known_at:
         return False
@@ -273,6 +282,35 @@ async def _chunk(
         refunds[(r.credit_id, r.schedule_no)].append(
             RefundEvent(id=r.id, at=r.refunded_at, on=r.refunded_on, amount=r.amount)
         )
+    write_offs: dict[tuple[uuid.UUID, int], list[WriteOffEvent]] = defaultdict(list)
+    for w in await session.execute(
+        sa.select(
+            col(WriteOff.credit_id),
+            col(WriteOff.schedule_no),
+            col(WriteOff.id),
+            col(WriteOff.written_at),
+            col(WriteOff.written_on),
+            col(WriteOff.credit_amount),
+            col(WriteOff.installment_number),
+            col(WriteOff.status),
+            col(WriteOff.created_at),
+            col(WriteOff.reversed_at),
+        ).where(
+            col(WriteOff.credit_id).in_(ids),
+            col(WriteOff.written_on) <= as_of,
+            col(WriteOff.created_at) <= known_at,
+        )
+    ):
+        if _known_write_off(w, as_of, known_at):
+            write_offs[(w.credit_id, w.schedule_no)].append(
+                WriteOffEvent(
+                    id=w.id,
+                    at=w.written_at,
+                    on=w.written_on,
+                    amount=w.credit_amount,
+                    installment=w.installment_number,
+                )
+            )
     out: dict[uuid.UUID, CreditFact] = {}
     for credit in credits:
         if credit.id not in disbursed or credit.disbursement_date is None:
@@ -310,6 +348,7 @@ async def _chunk(
             [r for r in refunds.get(key, []) if r.on <= day],
             as_of=day,
             policy=policy,
+            write_offs=[w for w in write_offs.get(key, []) if w.on <= day],
         )
         _fill(fact, result, with_lines)
         if fact.status == "OPEN" and result.paid_off_on is not None and result.paid_off_on <= as_of:

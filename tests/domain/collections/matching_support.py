@@ -95,6 +95,10 @@ async def owed(credit_id: uuid.UUID) -> int:
         - first.interest_paid
         - first.charges_paid
         - first.late_interest_paid
+        - first.principal_written_off
+        - first.interest_written_off
+        - first.charges_written_off
+        - first.late_interest_written_off
     )
 
 

@@ -14,13 +14,14 @@ import sqlalchemy as sa
 from app.db import read_session, transaction
 from domain.cases import service as cases
 from domain.cases.models import Case
-from domain.collections import matching, matching_cases, matching_reads
+from domain.collections import matching, matching_actions, matching_cases, matching_reads
 from domain.collections.matching_models import LineCase
 from domain.collections.matching_rules import DEFAULT_RULES
 from domain.collections.matching_text import explain
 from domain.collections.models import LineState
+from domain.credits.models import WriteOff
 from domain.credits.states import PaymentStatus
-from domain.shared.principal import SYSTEM
+from domain.shared.principal import ROLE_SCOPES, SYSTEM, Principal, Role
 from tests.domain.collections.matching_support import (
     applications,
     current,
@@ -35,6 +36,23 @@ from tests.domain.collections.matching_support import (
     statement,
     today,
 )
+
+
+def SUPERVISOR_OF(lender: uuid.UUID) -> Principal:
+    return Principal(
+        subject="test:supervisor",
+        roles=frozenset({Role.SUPERVISOR}),
+        scopes=ROLE_SCOPES[Role.SUPERVISOR],
+        partner_id=lender,
+    )
+
+
+async def write_offs_of(credit_id: uuid.UUID) -> list[WriteOff]:
+    async with read_session() as session:
+        rows = await session.execute(
+            sa.select(WriteOff).where(WriteOff.credit_id == credit_id)  # type: ignore[arg-type]
+        )
+        return list(rows.scalars())
 
 
 def _rut_line(amount: int, rut: str, **values: object) -> dict[str, object]:
@@ -102,7 +120,34 @@ async def test_several_transfers_pay_one_installment_short_by_a_fee(lender, make
         kinds.extend((a.kind, a.amount) for a in await applications(line_id))
     assert ("WRITE_OFF", 100) in kinds, kinds
     assert sum(amount for kind, amount in kinds if kind == "PAYMENT") == due - 100
-    assert (await installments(written_off.id))[0].status == "PAID"
+    first = (await installments(written_off.id))[0]
+    assert first.status == "PAID"
+    # the 100 are forgiven, not paid: the credit's payments are what the bank paid
+    cash = await payments_of(written_off.id)
+    assert sum(p.amount for p in cash) == due - 100 and len(cash) == 2
+    assert first.principal_written_off + first.interest_written_off == 100
+    (write_off,) = await write_offs_of(written_off.id)
+    assert (write_off.amount, write_off.applied_amount, write_off.status) == (100, 100, "BOOKED")
+    assert write_off.source == f"StatementLine:{d}" or write_off.source == f"StatementLine:{c}"
+    (application,) = [a for i in (c, d) for a in await applications(i) if a.kind == "WRITE_OFF"]
+    assert application.write_off_id == write_off.id and application.payment_id is None
+
+    # unmatching the line that carried it owes the 100 again (its payment is reversed too)
+    carrier = c if any(a.kind == "WRITE_OFF" for a in await applications(c)) else d
+    row = await line_row(carrier)
+    async with transaction() as session:
+        await matching_actions.unmatch(
+            session,
+            principal=SUPERVISOR_OF(lender),
+            line_id=carrier,
+            version=row.version,
+            reason="pago mal asignado",
+        )
+    (write_off,) = await write_offs_of(written_off.id)
+    assert write_off.status == "REVERSED" and write_off.applied_amount == 0
+    first = (await installments(written_off.id))[0]
+    assert first.status != "PAID" and first.principal_written_off == 0
+    assert {a.status for a in await applications(carrier)} == {"REVERSED"}
 
 
 async def test_one_line_pays_two_installments(lender, make_account):

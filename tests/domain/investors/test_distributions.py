@@ -24,7 +24,7 @@ from domain.investors.distributions import (
 from domain.investors.models import CreditFunding, DistributionLine
 from domain.shared.errors import ValidationFailed
 from domain.shared.models import table_of
-from domain.shared.money import allocate_int
+from domain.shared.money import Money, allocate_int
 from domain.shared.time import utcnow
 from tests.domain.investors.conftest import (
     World,
@@ -367,3 +367,40 @@ async def test_ledger_nets_exactly_property(
         check_ledger(ledger)
         assert set(seen) <= set(ledger.line_rows), "a line was rewritten or deleted"
         seen = ledger.line_rows
+
+
+async def test_a_written_off_shortfall_is_never_distributed(db: Database, world: World) -> None:
+    """Investors are paid from cash: a shortfall written off (a collections policy) settles
+    the installment but adds nothing to distribute, and undoing it changes no line."""
+    from domain.credits import write_offs
+    from tests.domain.investors.conftest import ADMIN, at_noon, disburse_credit
+
+    credit = await make_credit(world, disburse=False)
+    a = await make_investor()
+    await fund(credit.id, a.id, "0.5")
+    await disburse_credit(credit.id, utcnow().date() - timedelta(days=100))
+    amount, due = await installment_amount(credit.id)
+    await pay(credit.id, amount - 500, due)
+    before = await load(credit.id)
+    async with transaction() as session:
+        written = await write_offs.write_off_shortfall(
+            session,
+            principal=ADMIN,
+            credit_id=credit.id,
+            amount=Money(500, "CLP"),
+            written_at=at_noon(due),
+            installment_number=1,
+            reason="Comisión bancaria",
+            reference="diferencia",
+            idempotency_key="wo-1",
+        )
+    assert written.applied_amount == 500
+    after = await load(credit.id)
+    check_ledger(after)
+    assert after.line_rows == before.line_rows  # nothing distributed for it
+    assert after.booked_total == amount - 500
+    async with transaction() as session:
+        await write_offs.reverse_write_off(
+            session, principal=ADMIN, write_off_id=written.id, reason="deshecho"
+        )
+    assert (await load(credit.id)).line_rows == before.line_rows
