@@ -43,9 +43,17 @@ async def visible_ids(who: Principal) -> set[uuid.UUID]:
 
 def test_a_customer_reads_credits_and_cases_and_nothing_else():
     # cases:read since issue 9 (myCases), loyalty since issue 13 (their own balances, and
-    # redeeming their points); each domain narrows it to their own rows
+    # redeeming their points), applications since issue 11 (their own credit applications);
+    # each domain narrows it to their own rows
     assert ROLE_SCOPES[Role.CUSTOMER] == frozenset(
-        {Scope.CREDITS_READ, Scope.CASES_READ, Scope.LOYALTY_READ, Scope.LOYALTY_WRITE}
+        {
+            Scope.CREDITS_READ,
+            Scope.CASES_READ,
+            Scope.LOYALTY_READ,
+            Scope.LOYALTY_WRITE,
+            Scope.APPLICATIONS_READ,
+            Scope.APPLICATIONS_WRITE,
+        }
     )
 
 
