@@ -278,7 +278,16 @@ async def test_a_reschedule_before_the_creation_it_replaces(db: Any) -> None:
         rescheduleId=11,
     )
     await deliver(reschedule)
-    await deliver(booking("BOOKING_CREATED", "bk-old", created=0))
+    # Its creation, late, says the same times (built here from one instant, as Cal.com did).
+    await deliver(
+        booking(
+            "BOOKING_CREATED",
+            "bk-old",
+            created=0,
+            startTime=old_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            endTime=(old_start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    )
     new, old = await appointment("bk-new"), await appointment("bk-old")
     assert new.status == "SCHEDULED" and new.rescheduled_from_uid == "bk-old"
     assert old.status == "RESCHEDULED" and old.rescheduled_to_uid == "bk-new"
