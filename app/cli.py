@@ -333,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     persisted_queries_cli.register(sub)
 
+    from app import marketplace_cli
+
+    marketplace_cli.register(sub)
+
     from app import scoring_cli
 
     scoring_cli.register(sub)

@@ -32,6 +32,7 @@ from app.policies import configure_policies
 from app.report_files import ReportDownloads
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
+from app.vehicle_photos_http import VehiclePhotos
 from app.webhooks import WebhookEndpoint
 from app.ws import GraphQLWebSocket
 from domain.shared import pan
@@ -146,6 +147,7 @@ def create_app(
     graphql = GraphQLEndpoint(runtime)
     oauth = OAuthEndpoints(runtime)
     downloads = AttachmentDownloads(runtime)
+    photos = VehiclePhotos(runtime)
     report_downloads = ReportDownloads(runtime)
     contract_downloads = ContractDownloads(runtime)
     ws = GraphQLWebSocket(runtime)
@@ -196,6 +198,7 @@ def create_app(
         Route("/oauth/token", oauth.token, methods=["POST"]),
         Route("/webhooks/{source}", webhooks.handle, methods=["POST"]),
         Route("/attachments/{id}", downloads.download, methods=["GET"]),
+        Route("/vehicle-photos/{id}", photos.photo, methods=["GET"]),
         Route("/reports/{id}/{format}", report_downloads.download, methods=["GET"]),
         Route("/contracts/{id}/{document}", contract_downloads.download, methods=["GET"]),
         Route("/.well-known/jwks.json", oauth.jwks),

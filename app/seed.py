@@ -224,12 +224,13 @@ class SeedReport:
     credits: int = 0
     cases: int = 0
     statement_lines: int = 0
+    vehicles: int = 0
 
     def describe(self) -> str:
         return (
             f"added {self.partners} partners, {self.users} users, {self.clients} clients, "
             f"{self.customers} customers, {self.credits} credits, {self.cases} cases, "
-            f"{self.statement_lines} bank statement lines"
+            f"{self.statement_lines} bank statement lines, {self.vehicles} vehicles"
         )
 
 
@@ -349,6 +350,9 @@ async def seed(
     from app.seed_loyalty import seed_loyalty
 
     await seed_loyalty()
+    from app.seed_marketplace import seed_marketplace
+
+    report.vehicles = await seed_marketplace(var_dir)
     from app.seed_scoring import seed_scoring
 
     await seed_scoring(var_dir)

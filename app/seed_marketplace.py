@@ -141,7 +141,7 @@ async def seed_marketplace(var_dir: Path) -> int:
 
 async def _photos(session: AsyncSession, dealer_id: uuid.UUID, photos: dict[str, bytes]) -> None:
     """One photo (its colour's) for each vehicle of the dealer that has none, set-based."""
-    has_photo = sa.select(VehiclePhoto.vehicle_id)
+    has_photo = sa.select(col(VehiclePhoto.vehicle_id))
     rows = (
         await session.execute(
             sa.select(col(Vehicle.id), col(Vehicle.colour)).where(

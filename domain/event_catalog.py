@@ -19,6 +19,7 @@ from domain.customers import events as customers
 from domain.investors import events as investors
 from domain.loyalty import events as loyalty
 from domain.loyalty_migration import events as loyalty_migration
+from domain.marketplace import events as marketplace
 from domain.origination import contracts_events as origination_contracts
 from domain.origination import events as origination
 from domain.scoring import events as scoring
@@ -38,6 +39,7 @@ TOPICS: dict[str, EventSpec] = catalog(
     collections.EVENTS,
     collections_matching.EVENTS,
     collections_work.EVENTS,
+    marketplace.EVENTS,
     origination.EVENTS,
     origination_contracts.EVENTS,
     scoring.EVENTS,

@@ -15,6 +15,7 @@ from domain.identity import models as identity_models
 from domain.investors import models as investors_models
 from domain.loyalty import models as loyalty_models
 from domain.loyalty_migration import models as loyalty_migration_models
+from domain.marketplace import models as marketplace_models
 from domain.origination import contracts_models as origination_contracts_models
 from domain.origination import models as origination_models
 from domain.partners import models as partners_models
@@ -40,6 +41,7 @@ __all__ = [
     "jobs",
     "loyalty_migration_models",
     "loyalty_models",
+    "marketplace_models",
     "metadata",
     "origination_contracts_models",
     "origination_models",

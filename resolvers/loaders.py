@@ -19,6 +19,7 @@ from resolvers.case_loaders import CaseLoaders
 from resolvers.credit_loaders import CreditLoaders
 from resolvers.investor_loaders import InvestorLoaders
 from resolvers.loyalty_loaders import LoyaltyLoaders
+from resolvers.marketplace_loaders import MarketplaceLoaders
 
 V = TypeVar("V")
 
@@ -44,6 +45,7 @@ class Loaders:
         self.investors = InvestorLoaders()
         self.cases = CaseLoaders()
         self.loyalty = LoyaltyLoaders()
+        self.marketplace = MarketplaceLoaders()
 
     def customers(self, principal: Principal) -> DataLoader[uuid.UUID, CustomerView | None]:
         """Customers by id as ``principal`` sees them (the masking rule is a column of the

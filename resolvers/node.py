@@ -30,6 +30,7 @@ from schema.loyalty import (
     LoyaltyRuleSet,
 )
 from schema.loyalty_migration import LoyaltyMigration
+from schema.marketplace import Vehicle
 from schema.origination import CreditApplication
 from schema.partners import Partner
 
@@ -53,6 +54,7 @@ NODE_TYPES: dict[str, Any] = {
     "LoyaltyRuleSet": LoyaltyRuleSet,
     "LoyaltyReward": LoyaltyReward,
     "LoyaltyRedemption": LoyaltyRedemption,
+    "Vehicle": Vehicle,
     "CreditApplication": CreditApplication,
 }
 

@@ -36,10 +36,11 @@ BUILTIN_MODULES = (
     "workers.actors.collections_statements",
     "workers.actors.loyalty",
     "workers.actors.crm",
+    "workers.actors.marketplace",
     "workers.actors.scoring",
     "workers.actors.webhooks",
-    "workers.actors.docuseal",
     "workers.actors.origination",
+    "workers.actors.docuseal",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")

@@ -64,6 +64,7 @@ NODE_TYPES = (
     "SettlementRun",
     "SettlementStatement",
     "StatementLine",
+    "Vehicle",
 )
 
 

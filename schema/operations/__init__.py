@@ -10,7 +10,6 @@ from resolvers import node as node_resolvers
 from schema.operations.case_attachments import CaseAttachmentMutation, CaseAttachmentQuery
 from schema.operations.case_sync import CaseSyncMutation, CaseSyncQuery
 from schema.operations.cases import CaseMutation, CaseQuery, CaseSubscription
-from schema.operations.crm_assistant import AssistantMutation
 from schema.operations.collections import CollectionStatementMutation, CollectionStatementQuery
 from schema.operations.collections_matching import ReconciliationMutation, ReconciliationQuery
 from schema.operations.collections_work import CollectionsWorkMutation, CollectionsWorkQuery
@@ -22,6 +21,7 @@ from schema.operations.credits import (
     CreditRegistryQuery,
 )
 from schema.operations.crm import PUBLIC_CRM_FIELDS, CrmMutation, CrmQuery
+from schema.operations.crm_assistant import AssistantMutation
 from schema.operations.customers import CustomerMutation, CustomerQuery
 from schema.operations.events import EventMutation, EventQuery
 from schema.operations.events import Subscription as EventSubscription
@@ -30,6 +30,11 @@ from schema.operations.identity import IdentityMutation, IdentityQuery
 from schema.operations.investors import InvestorMutation, InvestorQuery
 from schema.operations.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.operations.loyalty_migration import LoyaltyMigrationQuery
+from schema.operations.marketplace import (
+    PUBLIC_MARKETPLACE_FIELDS,
+    MarketplaceMutation,
+    MarketplaceQuery,
+)
 from schema.operations.origination import (
     PUBLIC_ORIGINATION_FIELDS,
     OriginationMutation,
@@ -69,10 +74,11 @@ Query = merge_types(
         FinancialReportQuery,
         LoyaltyQuery,
         LoyaltyMigrationQuery,
+        MarketplaceQuery,
         CrmQuery,
         OriginationQuery,
-        ContractQuery,
         ScoringQuery,
+        ContractQuery,
     ),
 )
 Mutation = merge_types(
@@ -91,6 +97,7 @@ Mutation = merge_types(
         CollectionsWorkMutation,
         FinancialReportMutation,
         LoyaltyMutation,
+        MarketplaceMutation,
         CrmMutation,
         OriginationMutation,
         ScoringMutation,
@@ -103,6 +110,7 @@ Subscription = merge_types("Subscription", (EventSubscription, CaseSubscription)
 PUBLIC_ROOT_FIELDS = (
     frozenset({"__typename", "__schema", "__type"})
     | PUBLIC_CREDIT_FIELDS
+    | PUBLIC_MARKETPLACE_FIELDS
     | PUBLIC_CRM_FIELDS
     | PUBLIC_ORIGINATION_FIELDS
 )

@@ -123,6 +123,8 @@ async def test_partners_lists_the_network_by_code(gql, token, subtests):
     ]
     assert [p["code"] for p in expected] == [
         "AUTOCREDITO",
+        "AUTOMOTORA_ANDES",
+        "AUTOS_PACIFICO",
         "BANCO_ANDINO",
         "BANCO_PAMPA",
         "CLUB_PUNTOS",
