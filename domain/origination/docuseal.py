@@ -2,7 +2,7 @@
 
 DocuSeal signs a delivery (when a secret is configured) with
 ``X-Docuseal-Signature: <unix ts>.<hex HMAC-SHA256(secret, "<ts>.<raw body>")>``; the
-timestamp must be within ±300 s of the domain clock, so a captured delivery cannot be
+timestamp must be within ±300 s of the system clock, so a captured delivery cannot be
 replayed later. Older DocuSeal instances can only add a custom header with a fixed value
 (``TRAMA_DOCUSEAL_WEBHOOK_HEADER`` / ``..._VALUE``): that is checked in constant time instead.
 
@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.shared.time import ensure_utc, utcnow
+from domain.shared.time import ensure_utc
 
 SIGNATURE_HEADER = "x-docuseal-signature"
 DEFAULT_TOLERANCE = 300
@@ -62,7 +63,9 @@ def verify_signature(
     now: datetime | None = None,
 ) -> None:
     """Refuse (:class:`SignatureInvalid`) unless ``header`` signs the raw ``body`` with
-    ``secret`` at a time within ``tolerance`` seconds of the domain clock."""
+    ``secret`` at a time within ``tolerance`` seconds of now. The signature's time is DocuSeal's
+    clock, so it is compared with the system clock, not the domain's business clock
+    (``domain/shared/time.py``: protocol timestamps stay on the system clock)."""
     if not header:
         raise SignatureInvalid("MISSING_SIGNATURE", "the delivery carries no signature")
     stamp, dot, given = header.strip().partition(".")
@@ -71,7 +74,7 @@ def verify_signature(
     expected = sign(secret, body, int(stamp)).partition(".")[2]
     if not hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace")):
         raise SignatureInvalid("INVALID_SIGNATURE", "the signature does not match the body")
-    current = ensure_utc(now or utcnow()).timestamp()
+    current = ensure_utc(now).timestamp() if now is not None else time.time()
     if abs(current - int(stamp)) > tolerance:
         raise SignatureInvalid(
             "SIGNATURE_EXPIRED",
