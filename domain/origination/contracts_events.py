@@ -1,8 +1,8 @@
 """Contracts' events (``contracts.*``): sent for signature, signers' progress, the end.
 
 Every event goes to the lender. No personal data: the contract by its id, the application
-and the credit by their global ids, signers by role. ``contracts.completed`` is consumed by the worker that fetches the signed
-document (``origination.fetch_signed_contract``).
+and the credit by their global ids, signers by role. ``contracts.completed`` is consumed by
+the worker that fetches the signed document (``origination.fetch_signed_contract``).
 """
 
 from __future__ import annotations
