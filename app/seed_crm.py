@@ -1,7 +1,7 @@
 """Demo CRM data for AutoCrédito Club (issue 12): its advisors (one away, a supervisor),
 leads from several campaigns through the same capture as the landing page (a few people
-sent the form twice), opportunities in every stage, two leads converted into customers,
-and tasks open, done and overdue."""
+sent the form twice), opportunities in every stage, two leads found to be the lender's
+customers already (converted: linked to them, no customer added), and tasks open and done."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.db import transaction
 from domain.crm import advisors, leads, opportunities, tasks
 from domain.crm.leads import LeadInput
 from domain.crm.models import CrmAdvisor, Stage
+from domain.customers.models import Customer
 from domain.partners.models import Partner
 from domain.shared.principal import SYSTEM
 from domain.shared.time import utcnow
@@ -53,16 +54,6 @@ PATH = {
 def _ascii(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if c.isascii())
-
-
-def _rut(number: int) -> str:
-    total, factor = 0, 2
-    for digit in reversed(str(number)):
-        total += int(digit) * factor
-        factor = 2 if factor == 7 else factor + 1
-    check = 11 - total % 11
-    dv = "0" if check == 11 else "K" if check == 10 else str(check)
-    return f"{number}-{dv}"
 
 
 async def seed_crm(leads_count: int = 28) -> int:
@@ -146,22 +137,32 @@ async def seed_crm(leads_count: int = 28) -> int:
                     to_stage=step.value,
                     lost_reason="Compró con otra financiera" if step is Stage.LOST else None,
                 )
-    for n, capture in enumerate(
-        c for c in captured if c.lead is not None and c.lead.product == "VEHICLE_CREDIT"
-    ):
-        if n >= 2:
-            break
-        assert capture.lead is not None
-        given, _, family = capture.lead.name.partition(" ")
+    # Two leads turn out to be the lender's customers already (their national ID is on
+    # file): converting links them, keeping their history, and adds no customer.
+    async with transaction() as session:
+        known = list(
+            (
+                await session.execute(
+                    sa.select(Customer)
+                    .where(Customer.home_partner_id == lender_id)  # type: ignore[arg-type]
+                    .order_by(Customer.sort_name, Customer.id)  # type: ignore[arg-type]
+                    .limit(2)
+                )
+            ).scalars()
+        )
+    vehicle_leads = [
+        c.lead for c in captured if c.lead is not None and c.lead.product == "VEHICLE_CREDIT"
+    ]
+    for lead, customer in zip(vehicle_leads, known, strict=False):
         async with transaction() as session:
             await leads.convert_lead(
                 session,
                 principal=SYSTEM,
-                lead_id=capture.lead.id,
-                national_id_type="CL_RUT",
-                national_id=_rut(17_000_000 + 7_919 * (n + 1)),
-                given_names=given,
-                family_names=family,
+                lead_id=lead.id,
+                national_id_type=customer.national_id_type,
+                national_id=customer.national_id,
+                given_names=customer.given_names,
+                family_names=customer.family_names,
             )
     now = utcnow()
     for i, capture in enumerate(captured[:10]):
