@@ -174,7 +174,7 @@ async def _terms(
 
 
 async def _vehicle_text(session: AsyncSession, vehicle_id: uuid.UUID | None) -> str | None:
-    """The marketplace's description of the vehicle (make, model, version, year), when the
+    """The marketplace's description of the vehicle (make, model, trim, year), when the
     marketplace answers; the contract then names the vehicle by it."""
     if vehicle_id is None:
         return None
@@ -185,7 +185,7 @@ async def _vehicle_text(session: AsyncSession, vehicle_id: uuid.UUID | None) -> 
     vehicle = await get_vehicle(session, vehicle_id)
     if vehicle is None:
         return None
-    parts = [getattr(vehicle, name, None) for name in ("make", "model", "version", "year")]
+    parts = [getattr(vehicle, name, None) for name in ("make", "model", "trim", "year")]
     return " ".join(str(p) for p in parts if p) or None
 
 
