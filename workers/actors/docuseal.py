@@ -148,8 +148,12 @@ async def submit_contract(*, contract_id: str) -> str:
     try:
         client = make_client(settings)
     except DocusealNotConfigured as exc:
+        # Not this contract's failure: it waits, PREPARED, with the reason on it, and the
+        # sweep sends it once DocuSeal is configured (a demo without DocuSeal fills no
+        # failedJobs with contracts nobody could send).
         await _note_error(key, exc)
-        raise PermanentError(str(exc)) from exc
+        log.warning("contract %s waits: %s", contract.reference, exc)
+        return f"contract {contract.reference} waits: {exc}"
     async with transaction() as session:
         claimed = await contracts.claim_send(
             session, contract_id=key, hold_seconds=settings.docuseal_timeout * 4 + 30
@@ -239,8 +243,11 @@ async def fetch_signed_contract(*, contract_id: str) -> str:
 @job("origination.contracts_sweep", every=timedelta(minutes=5), retry=RetryPolicy(max_retries=0))
 async def contracts_sweep() -> int:
     before = utcnow() - STUCK_AFTER
+    settings = get_settings()
+    configured = bool(settings.docuseal_url) and settings.docuseal_api_key is not None
     async with read_session() as session:
-        unsent = await signing.prepared_waiting(session, older_than=before)
+        # unsent contracts wait for DocuSeal's configuration: nothing to send them to before
+        unsent = await signing.prepared_waiting(session, older_than=before) if configured else []
         unfetched = await signing.completed_waiting(session, older_than=before)
     for contract_id in unsent:
         await asyncio.to_thread(_send_job, SUBMIT_JOB, contract_id)
