@@ -65,10 +65,14 @@ async def _context(session: AsyncSession, now: datetime) -> StoryContext | None:
     partners = list(
         (await session.execute(sa.select(Partner).order_by(table_of(Partner).c.code))).scalars()
     )
+    # post-sale cases are opened at card issuers, banks, retailers and lenders; a loyalty
+    # program or a vehicle dealer of the marketplace handles none
     working = [
         p
         for p in partners
-        if p.active and p.kind != PartnerKind.LOYALTY and p.country in CURRENCIES
+        if p.active
+        and p.kind not in (PartnerKind.LOYALTY, PartnerKind.DEALER)
+        and p.country in CURRENCIES
     ]
     c = table_of(Customer)
     customers = [

@@ -69,7 +69,9 @@ async def test_a_customer_token_names_its_customer(cli: Cli) -> None:
     assert claims["roles"] == ["customer"] and claims["customer_id"] == key
     # a customer reads its own credits (myCredits), cases (myCases) and points, nothing else
     assert claims["sub"] == f"customer:{key}"
-    assert claims["scp"] == "cases:read credits:read loyalty:read loyalty:write"
+    assert claims["scp"] == (
+        "applications:read applications:write cases:read credits:read loyalty:read loyalty:write"
+    )
     by_id = await cli.ok("token", "--role", "customer", "--customer", key)
     assert claims_of(by_id.strip())[1]["customer_id"] == key
     typed = await cli.ok(

@@ -45,7 +45,7 @@ from domain.origination.errors import (
 from domain.origination.models import ApplicationState, CreditApplication, Prequalification
 from domain.partners.models import Partner, PartnerKind
 from domain.shared import audit
-from domain.shared.errors import Forbidden, NotFound
+from domain.shared.errors import Forbidden, NotFound, ValidationFailed
 from domain.shared.money import Money
 from domain.shared.principal import Principal, Role
 from domain.shared.time import local_today, utcnow
@@ -126,17 +126,22 @@ def _installment(
 def max_principal(
     installment: int, *, currency: str, annual_rate: Decimal, term_months: int, on: date
 ) -> int:
-    """The largest principal whose schedule's installments are all ≤ ``installment``."""
+    """The largest principal whose schedule's installments are all ≤ ``installment``.
+
+    A principal the schedule engine refuses does not fit: one so small for the term and rate
+    that no level installment amortises it within the engine's tolerance (147 CLP over 72
+    months at 28.6 %) cannot be lent, so a tiny installment pre-qualifies for nothing (0)."""
     if installment <= 0:
         return 0
 
     def fits(p: int) -> bool:
-        return (
-            installment_of(
+        try:
+            cost = installment_of(
                 p, currency=currency, annual_rate=annual_rate, term_months=term_months, on=on
             )
-            <= installment
-        )
+        except ValidationFailed:
+            return False
+        return cost <= installment
 
     monthly = annual_rate / 12
     if monthly == 0:

@@ -219,9 +219,11 @@ async def listed(gql: Any, token: str, search: str | None = None) -> list[dict[s
 
 async def related_ids(partner: uuid.UUID) -> set[str]:
     """Customers the partner is related to, computed here from the tables themselves: its
-    own, those it lends to or has a case with, the members of its loyalty programs."""
+    own, those it lends to or has a case with, the members of its loyalty programs, those
+    who applied to it for a credit."""
     from domain.cases.models import Case, CasePartnerStatus
     from domain.loyalty.models import LoyaltyAccount, LoyaltyProgram
+    from domain.origination.models import CreditApplication
 
     customers, credits = table_of(Customer), table_of(Credit)
     accounts, programs = table_of(LoyaltyAccount), table_of(LoyaltyProgram)
@@ -235,6 +237,9 @@ async def related_ids(partner: uuid.UUID) -> set[str]:
             sa.select(accounts.c.customer_id)
             .join(programs, programs.c.id == accounts.c.program_id)
             .where(programs.c.partner_id == partner))}  # fmt: skip
+        applied = {r for (r,) in await session.execute(
+            sa.select(table_of(CreditApplication).c.customer_id)
+            .where(table_of(CreditApplication).c.lender_id == partner))}  # fmt: skip
         rows = (await session.execute(sa.select(cases))).all()
         status_rows = (await session.execute(sa.select(statuses))).all()
     involved = {s.case_id for s in status_rows if s.partner_id == partner}
@@ -244,7 +249,7 @@ async def related_ids(partner: uuid.UUID) -> set[str]:
         if partner in (c.originating_partner_id, c.handling_partner_id, c.pending_derivation_to)
         or c.id in involved
     }
-    return {gid("Customer", k) for k in home | lent | members | in_cases}
+    return {gid("Customer", k) for k in home | lent | members | applied | in_cases}
 
 
 # --- the rule, role by role, on every path ---------------------------------------------------

@@ -14,6 +14,7 @@ from domain.credits.models import Credit
 from domain.customers import scopes, service
 from domain.customers.models import Customer
 from domain.loyalty.models import LoyaltyAccount, LoyaltyProgram
+from domain.origination.models import CreditApplication
 from domain.partners.models import Partner
 from domain.shared.errors import Forbidden
 from domain.shared.models import table_of
@@ -55,8 +56,14 @@ async def world(db: Any) -> dict[str, Any]:
                 )
             )
         ).all()
-    # a partner holding a credit or running a loyalty program the customer belongs to
-    return {"partners": partners, "customers": rows, "lent": [*lent, *members]}
+        applied = (
+            await session.execute(
+                sa.select(CreditApplication.customer_id, CreditApplication.lender_id)  # type: ignore[call-overload]
+            )
+        ).all()
+    # a partner holding a credit, running a loyalty program the customer belongs to, or
+    # lending on one of the customer's credit applications
+    return {"partners": partners, "customers": rows, "lent": [*lent, *members, *applied]}
 
 
 async def test_the_rule_for_each_kind_of_principal(world: dict[str, Any]) -> None:
@@ -116,7 +123,7 @@ async def test_an_involvement_rule_registers_into_every_path(world: dict[str, An
         assert target.id in await ids_where(scopes.related_to(who))
     finally:
         scopes._INVOLVEMENTS.pop("test_loyalty", None)
-    assert set(scopes.involvement_rules()) == {"cases", "credits", "loyalty"}
+    assert set(scopes.involvement_rules()) == {"applications", "cases", "credits", "loyalty"}
 
 
 async def test_the_exact_lookup_is_for_partners(world: dict[str, Any]) -> None:
