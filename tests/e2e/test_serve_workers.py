@@ -152,6 +152,13 @@ async def test_two_workers_each_listen_and_both_answer(
     # answering meanwhile.
     victim = next(iter(workers))
     os.kill(victim, signal.SIGKILL)
+    # kill() returns before the process is gone: until it has exited, its socket is still in
+    # the group and a connection the kernel hashes to it is reset when it closes. Once it
+    # has exited (a zombie until the parent reaps it), its sockets are closed.
+    dying = time.monotonic() + 10
+    while not _exited(victim):
+        assert time.monotonic() < dying, "the killed worker did not exit"
+        await asyncio.sleep(0.05)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
         deadline = time.monotonic() + 30
         while True:
@@ -163,6 +170,16 @@ async def test_two_workers_each_listen_and_both_answer(
             assert time.monotonic() < deadline, f"the worker was not replaced:\n{server.log()}"
             await asyncio.sleep(0.2)
     await answered(open_connections(server, 10))
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has exited: gone, or a zombie waiting to be reaped (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")
 
 
 async def test_a_port_in_use_is_refused(tmp_path: Path, database_url: str) -> None:
