@@ -430,26 +430,3 @@ def sql_counter(db: Database) -> Iterator[StatementCounter]:
     event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
     yield counter
     event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
-
-
-# --- order: the slowest modules first ----------------------------------------------------------
-#: Modules that start servers, processes or workers, or fit models: each test takes seconds to
-#: a minute. Collected first, so that xdist hands them out while the quick ones still fill
-#: the other processes; collected last (their place by name), they ran alone at the end of
-#: the run for minutes. Within a module the order is kept (a stable sort).
-SLOW_FIRST = (
-    "tests/e2e/",
-    "tests/test_cli",
-    "tests/workers/",
-    "tests/domain/scoring/test_fit.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        for index, prefix in enumerate(SLOW_FIRST):
-            if item.nodeid.startswith(prefix):
-                return index
-        return len(SLOW_FIRST)
-
-    items.sort(key=rank)
